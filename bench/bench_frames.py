@@ -1,0 +1,131 @@
+"""Benchmark: closed-form HAFrame construction vs the reference's 100-eigendecomposition grid search.
+
+    python bench/bench_frames.py            # K = 100, 608, 1010 (reference hierarchies when
+                                            # ../shared is present) and a synthetic K = 5000
+    python bench/bench_frames.py --quick    # K = 100 and a synthetic K = 300, one repeat
+    python bench/bench_frames.py --full     # also run the (minutes-long) baseline at K = 5000
+
+"ours"     = ``haframe(D, gamma, min_similarity="exact")``: m* by one Cholesky solve plus the frame
+             W itself (Cholesky-based factorisation and a random rotation), best of --repeats.
+"m* only"  = ``critical_min_similarity`` alone, the part that replaces the grid search.
+"baseline" = ``reference_grid_search(D, gamma)``: the reference's rule, 100 eigendecompositions of
+             K×K matrices (it only chooses m; building W then costs the reference another eigh).
+exactness  = max |W Wᵀ − S| of our frame (must be < 1e-6).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from core.frames import critical_min_similarity, grid_min_similarity, haframe, reference_grid_search  # noqa: E402
+from core.hierarchy import Hierarchy  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "reference" / "hierarchies"
+REFERENCE = {100: "cifar100_l5", 608: "tiered_imagenet_h", 1010: "inaturalist19"}
+EXACTNESS_TOL = 1e-6
+
+
+def balanced_tree(num_classes: int, fanout: int = 4) -> Hierarchy:
+    """A tree over ``num_classes`` leaves with every leaf at the same depth: consecutive nodes are
+    grouped ``fanout`` at a time, level by level, until one root remains."""
+    level = [f"c{i}" for i in range(num_classes)]
+    edges: list[tuple[str, str]] = []
+    depth = 0
+    while len(level) > 1:
+        depth += 1
+        parents = []
+        for start in range(0, len(level), fanout):
+            parent = f"g{depth}_{start // fanout}"
+            edges.extend((parent, child) for child in level[start:start + fanout])
+            parents.append(parent)
+        level = parents
+    return Hierarchy.from_edges(edges, classes=[f"c{i}" for i in range(num_classes)], name=f"balanced-{num_classes}")
+
+
+def load_case(k: int, force_synthetic: bool = False) -> tuple[str, np.ndarray]:
+    stem = REFERENCE.get(k)
+    path = SHARED / f"{stem}_distances.npz" if stem else None
+    if not force_synthetic and path is not None and path.exists():
+        with np.load(path) as data:
+            return stem, data["distances"].astype(np.int64)
+    hier = balanced_tree(k)
+    return hier.name, hier.distance_matrix()
+
+
+def best_of(fn, repeats: int) -> tuple[float, object]:
+    best, out = np.inf, None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def run_case(name: str, dist: np.ndarray, gamma: float, repeats: int, baseline: bool) -> dict:
+    k = len(dist)
+    t_frame, frame = best_of(lambda: haframe(dist, gamma=gamma, min_similarity="exact"), repeats)
+    t_mstar, m_star = best_of(lambda: critical_min_similarity(dist, gamma), repeats)
+    error = float(np.abs(frame.weights @ frame.weights.T - frame.target).max())
+    row = {"name": name, "K": k, "H": int(dist.max()), "gamma": gamma, "m_star": float(m_star),
+           "ours_s": t_frame, "mstar_s": t_mstar, "baseline_s": None, "speedup": None,
+           "grid_agrees": None, "max_abs_err": error, "exact": error < EXACTNESS_TOL}
+    if baseline:
+        t_base, m_ref = best_of(lambda: reference_grid_search(dist, gamma), 1)
+        row.update(baseline_s=t_base, speedup=t_base / t_frame,
+                   grid_agrees=bool(m_ref == grid_min_similarity(dist, gamma)))
+    return row
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"{'hierarchy':<20} {'K':>5} {'H':>3} {'m*':>10} {'ours (s)':>10} {'m* only (s)':>12} "
+            f"{'baseline (s)':>13} {'baseline/ours':>14} {'grid=ref':>9} {'max|WWᵀ−S|':>11}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        base = f"{r['baseline_s']:.4f}" if r["baseline_s"] is not None else "skipped"
+        ratio = f"{r['speedup']:.1f}x" if r["speedup"] is not None else "—"
+        agree = {None: "—", True: "yes", False: "NO"}[r["grid_agrees"]]
+        lines.append(f"{r['name']:<20} {r['K']:>5} {r['H']:>3} {r['m_star']:>10.6f} {r['ours_s']:>10.4f} "
+                     f"{r['mstar_s']:>12.4f} {base:>13} {ratio:>14} {agree:>9} {r['max_abs_err']:>11.1e}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="K = 100 and a synthetic K = 300, one repeat")
+    parser.add_argument("--full", action="store_true", help="also run the baseline at K = 5000 (minutes)")
+    parser.add_argument("--synthetic", action="store_true", help="use synthetic balanced trees even if ../shared exists")
+    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (best of; default 3, quick 1)")
+    parser.add_argument("--gamma", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+
+    if args.quick:
+        cases = [(*load_case(100, args.synthetic), True), (balanced_tree(300).name, balanced_tree(300).distance_matrix(), True)]
+    else:
+        cases = [(*load_case(k, args.synthetic), True) for k in (100, 608, 1010)]
+        big = balanced_tree(5000)
+        cases.append((big.name, big.distance_matrix(), args.full))
+
+    rows = []
+    print(f"HAFrame construction, gamma = {args.gamma:g}, best of {repeats} (baseline: 1 run)", flush=True)
+    for name, dist, with_baseline in cases:
+        rows.append(run_case(name, dist, args.gamma, repeats, with_baseline))
+        print(f"  done {name} (K = {len(dist)})", flush=True)
+    print(format_table(rows))
+    bad = [r["name"] for r in rows if not r["exact"] or r["grid_agrees"] is False]
+    if bad:
+        print(f"FAILED checks for: {', '.join(bad)}")
+    return rows
+
+
+if __name__ == "__main__":
+    rows = main()
+    sys.exit(0 if all(r["exact"] and r["grid_agrees"] is not False for r in rows) else 1)

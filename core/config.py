@@ -1,0 +1,122 @@
+"""Run configuration: one frozen dataclass per component, nested into :class:`RunConfig`.
+
+The app fills it from widgets, the CLI from flags, and every run directory stores it as
+``config.json`` (``RunConfig.to_dict`` / ``RunConfig.from_dict`` round-trip exactly).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["DataConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RunConfig", "ConfigError"]
+
+HEADS = ("haframe", "etf", "learnable")
+DATASETS = ("synthetic", "fashion_mnist")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset: ``synthetic`` (built-in, any hierarchy) or ``fashion_mnist``."""
+
+    name: Literal["synthetic", "fashion_mnist"] = "synthetic"
+    hierarchy: str = "synthetic"  # bundled hierarchy name or path to a hierarchy file
+    train_per_class: int = 200  # synthetic only; Fashion-MNIST uses its own split
+    test_per_class: int = 50
+    image_size: int = 32  # synthetic only
+    noise: float = 0.7  # synthetic only: pixel noise std (images are in [0, 1] before noise)
+    limit_train: int = 0  # 0 = all; otherwise a class-balanced subset of this size
+    snapshot_size: int = 600  # evaluation images whose features are saved every epoch
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FrameConfig:
+    """Classifier head: fixed HAFrame, fixed ETF, or a learnable linear layer."""
+
+    head: Literal["haframe", "etf", "learnable"] = "haframe"
+    gamma: float = 2.0
+    mapping: Literal["exponential", "linear"] = "exponential"
+    min_similarity: str = "exact"  # "exact", "grid" or a number written as a string
+    seed: int = 0  # rotation of the frame in feature space
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Small CNN backbone + the paper's transformation head (METHOD.md §5.1)."""
+
+    width: int = 32  # channels of the first conv stage (doubled twice)
+    feature_dim: int = 0  # 0 = K (as in the paper); otherwise ≥ K
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with momentum and a per-epoch cosine learning rate; loss mixing α/β."""
+
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    alpha: float = 0.4  # cosine-loss weight (HAFrame / ETF heads)
+    beta: float = 0.6  # cross-entropy weight
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    frame: FrameConfig = field(default_factory=FrameConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    seed: int = 0
+
+    def __post_init__(self):
+        _check(self.data.name in DATASETS, "data.name", f"must be one of {DATASETS}")
+        _check(self.frame.head in HEADS, "frame.head", f"must be one of {HEADS}")
+        _check(self.optim.epochs >= 1, "optim.epochs", "must be at least 1")
+        _check(self.optim.batch_size >= 2, "optim.batch_size", "must be at least 2")
+        _check(self.optim.lr > 0, "optim.lr", "must be positive")
+        _check(self.frame.gamma > 0, "frame.gamma", "must be positive")
+        _check(self.data.train_per_class >= 1 and self.data.test_per_class >= 1,
+               "data.*_per_class", "must be at least 1")
+        _check(self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Build from a (possibly partial) dict; unknown keys raise ConfigError."""
+        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {sorted(unknown)}")
+        parts = {k: _build(kind, raw.get(k) or {}, k) for k, kind in _SECTIONS.items()}
+        parts.update({k: v for k, v in raw.items() if k not in _SECTIONS})
+        return cls(**parts)
+
+    def replace(self, **sections) -> RunConfig:
+        """Copy with whole sections or top-level fields replaced."""
+        return dataclasses.replace(self, **sections)
+
+
+_SECTIONS = {"data": DataConfig, "frame": FrameConfig, "model": ModelConfig, "optim": OptimConfig}
+
+
+def _build(kind, values: dict, where: str):
+    names = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown key(s) in '{where}': {sorted(unknown)}")
+    return kind(**values)
+
+
+def _check(ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} {message}")

@@ -1,0 +1,282 @@
+"""Fixed classifier frames: the Hierarchy-Aware Frame (HAFrame) and the simplex ETF.
+
+A frame is K unit vectors in R^d (d ≥ K) whose Gram matrix equals a target cosine matrix S.
+HAFrame (METHOD.md §2–4): ``S(m) = (1 − m)·E + m·J`` with E = exp(−γ·D/D_max) (exponential
+mapping) or J − D/D_max (linear), J the all-ones matrix and m the "min_similarity".
+
+Choosing m (§3): S(m) is PSD iff m ≥ m* = −1/(q − 1), q = 1ᵀE⁻¹1, so one Cholesky solve gives the
+most separated feasible frame. ``"grid"`` reproduces the reference's 100-point search (the first
+grid value ≥ m*) without its 100 eigendecompositions.
+
+Factorisation without eigh: with E = L Lᵀ, u = L⁻¹1 (‖u‖² = q) and τ = −m/(1 − m),
+``S = (1 − m)·L (I − τ u uᵀ) Lᵀ`` and ``I − τ u uᵀ = (I − c u uᵀ)²`` for
+``c = (1 − √(1 − τq))/q`` (real exactly when m ≥ m*), so ``W₀ = √(1 − m)·L (I − c u uᵀ)``
+satisfies W₀W₀ᵀ = S exactly, also at the singular boundary m = m*.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Frame", "FrameError", "MAPPINGS", "etf", "haframe", "similarity_matrix", "base_kernel",
+    "critical_min_similarity", "grid_min_similarity", "reference_grid_search", "resolve_min_similarity",
+    "spectrum", "feasibility_curve", "cosine_by_distance",
+]
+
+MAPPINGS = ("exponential", "linear")
+GRID_POINTS = 100
+
+
+class FrameError(ValueError):
+    """A frame cannot be built with the requested settings; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """A fixed classifier frame.
+
+    weights:  (K, d) float64, unit rows, the classifier (row k = class k).
+    target:   (K, K) float64 target cosines, equal to ``weights @ weights.T``.
+    min_similarity: the m used (the exponential mapping's asymptote; −1/(K−1) for the ETF).
+    """
+
+    weights: np.ndarray
+    target: np.ndarray
+    min_similarity: float
+    kind: str = "haframe"
+    gamma: float | None = None
+    mapping: str | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.weights.shape[1]
+
+
+# --------------------------------------------------------------------------- targets
+def base_kernel(distances: np.ndarray, gamma: float = 2.0, mapping: str = "exponential") -> np.ndarray:
+    """E (K×K): exp(−γ·D/D_max) or J − D/D_max; S(m) = (1 − m)·E + m·J."""
+    dist = _check_distances(distances)
+    scaled = dist / dist.max()
+    if mapping == "exponential":
+        if not gamma > 0:
+            raise FrameError(f"gamma must be positive, got {gamma}")
+        return np.exp(-gamma * scaled)
+    if mapping == "linear":
+        return 1.0 - scaled
+    raise FrameError(f"unknown mapping '{mapping}'; use one of {MAPPINGS}")
+
+
+def similarity_matrix(distances, min_similarity: float, gamma: float = 2.0,
+                      mapping: str = "exponential") -> np.ndarray:
+    """S(m) (K×K): target cosines from distances (METHOD.md §2)."""
+    m = float(min_similarity)
+    return (1.0 - m) * base_kernel(distances, gamma, mapping) + m
+
+
+def critical_min_similarity(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
+    """m* = −1/(1ᵀE⁻¹1 − 1): the most negative m with S(m) PSD (METHOD.md §3.2)."""
+    return _critical(base_kernel(distances, gamma, mapping))[0]
+
+
+def grid_min_similarity(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
+    """The reference's grid answer: the smallest of linspace(−1/(K−1), −1, 100) that is ≥ m*."""
+    m_star = critical_min_similarity(distances, gamma, mapping)
+    grid = _reference_grid(len(distances))
+    return float(grid[grid >= m_star].min())
+
+
+def reference_grid_search(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
+    """The reference's own algorithm, verbatim in cost: 100 full eigendecompositions.
+
+    Kept as the baseline for ``bench/`` and fidelity tests; use ``grid_min_similarity``.
+    """
+    kernel = base_kernel(distances, gamma, mapping)
+    best = np.inf
+    for g in _reference_grid(len(distances)):
+        eig = np.linalg.eigvalsh((1.0 - g) * kernel + g)
+        eig[np.abs(eig) < 1e-6] = 0.0
+        if eig.min() >= 0:
+            best = min(best, g)
+    return float(best)
+
+
+def resolve_min_similarity(distances, min_similarity="exact", gamma: float = 2.0,
+                           mapping: str = "exponential") -> float:
+    """Turn ``"exact"``, ``"grid"`` or a number into m, checking feasibility."""
+    if isinstance(min_similarity, str):
+        if min_similarity == "exact":
+            return critical_min_similarity(distances, gamma, mapping)
+        if min_similarity == "grid":
+            return grid_min_similarity(distances, gamma, mapping)
+        raise FrameError(f"min_similarity must be 'exact', 'grid' or a number, got '{min_similarity}'")
+    m = float(min_similarity)
+    m_star = critical_min_similarity(distances, gamma, mapping)
+    if not -1.0 <= m < 1.0:
+        raise FrameError(f"min_similarity must lie in [−1, 1), got {m}")
+    if m < m_star - 1e-12:
+        raise FrameError(
+            f"min_similarity {m:.6g} is infeasible for this hierarchy ({mapping} mapping, γ = {gamma:g}): "
+            f"the target matrix would not be positive semidefinite. The smallest feasible value is "
+            f"m* = {m_star:.6g}."
+        )
+    return m
+
+
+# --------------------------------------------------------------------------- frames
+def haframe(distances, gamma: float = 2.0, min_similarity="exact", dim: int | None = None,
+            seed: int | None = 0, mapping: str = "exponential") -> Frame:
+    """Hierarchy-Aware Frame for a K×K distance matrix.
+
+    distances: (K, K) non-negative, symmetric, zero diagonal (e.g. ``Hierarchy.distance_matrix()``).
+    min_similarity: ``"exact"`` (closed-form m*), ``"grid"`` (reference rule) or a number.
+    dim: feature dimension d ≥ K (default K). seed: random rotation seed; ``None`` gives the
+    deterministic (un-rotated, Cholesky-based) frame, zero-padded to d.
+    """
+    kernel = base_kernel(distances, gamma, mapping)
+    m = resolve_min_similarity(distances, min_similarity, gamma, mapping)
+    weights = _embed(_factor(*_whiten(kernel), m), dim, seed)
+    target = (1.0 - m) * kernel + m
+    return Frame(weights, target, m, "haframe", float(gamma), mapping)
+
+
+def etf(num_classes: int, dim: int | None = None, seed: int | None = 0) -> Frame:
+    """Simplex equiangular tight frame: every off-diagonal cosine is −1/(K−1)."""
+    k = int(num_classes)
+    if k < 2:
+        raise FrameError(f"an ETF needs at least 2 classes, got {k}")
+    centred = np.eye(k) - 1.0 / k
+    weights = _embed(np.sqrt(k / (k - 1)) * centred, dim, seed)
+    target = (k / (k - 1)) * centred
+    return Frame(weights, target, -1.0 / (k - 1), "etf")
+
+
+# --------------------------------------------------------------------------- diagnostics
+def spectrum(target: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a target matrix, ascending (K,)."""
+    return np.linalg.eigvalsh(target)
+
+
+def feasibility_curve(distances, gamma: float = 2.0, mapping: str = "exponential",
+                      num: int = 60, m_min: float = -1.0, m_max: float = 0.0):
+    """λ_min(S(m)) over ``num`` values of m in [m_min, m_max].
+
+    Returns (m values (num,), λ_min (num,), m*). Uses λ_min(S(m)) = (1 − m)·λ_min(E − τJ), all
+    from one eigendecomposition of E's whitened form, so it costs O(K³) once.
+    """
+    kernel = base_kernel(distances, gamma, mapping)
+    m_star, _ = _critical(kernel)
+    ms = np.linspace(m_min, m_max, num)
+    return ms, _lambda_min_many(kernel, ms), m_star
+
+
+def cosine_by_distance(target: np.ndarray, distances: np.ndarray) -> dict[int, float]:
+    """Target cosine at each off-diagonal distance level d → s(d) (mean over pairs at d)."""
+    dist = np.asarray(distances)
+    off = ~np.eye(len(dist), dtype=bool)
+    return {int(d): float(target[(dist == d) & off].mean()) for d in np.unique(dist[off])}
+
+
+# --------------------------------------------------------------------------- internals
+def _check_distances(distances) -> np.ndarray:
+    dist = np.asarray(distances, dtype=np.float64)
+    if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
+        raise FrameError(f"distances must be a square matrix, got shape {dist.shape}")
+    if len(dist) < 2:
+        raise FrameError("a frame needs at least 2 classes")
+    if not np.isfinite(dist).all():
+        raise FrameError("distances must be finite (found NaN or infinity)")
+    if not np.allclose(dist, dist.T):
+        raise FrameError("distances must be symmetric")
+    if (np.diag(dist) != 0).any() or (dist < 0).any() or dist.max() <= 0:
+        raise FrameError("distances must be non-negative with a zero diagonal and some positive entry")
+    return dist
+
+
+def _reference_grid(num_classes: int) -> np.ndarray:
+    return np.linspace(-1.0 / (num_classes - 1), -1.0, GRID_POINTS)
+
+
+def _whiten(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, u): E = L Lᵀ (Cholesky) and u = L⁻¹1, so q = 1ᵀE⁻¹1 = ‖u‖²."""
+    chol = _cholesky(kernel)
+    return chol, np.linalg.solve(chol, np.ones(len(kernel)))
+
+
+def _critical(kernel: np.ndarray) -> tuple[float, np.ndarray]:
+    """(m*, q); m* is clipped to −1 where q < 2 (both mappings need m ≥ −1)."""
+    _, u = _whiten(kernel)
+    q = float(u @ u)
+    return max(-1.0 / (q - 1.0), -1.0), q
+
+
+def _cholesky(kernel: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.cholesky(kernel)
+    except np.linalg.LinAlgError:
+        raise FrameError(
+            "the distance kernel is not positive definite, so no hierarchy-aware frame exists for "
+            "these distances with this mapping (is the distance an ultrametric tree distance?)"
+        ) from None
+
+
+def _factor(chol: np.ndarray, u: np.ndarray, m: float) -> np.ndarray:
+    """W₀ (K×K) with W₀W₀ᵀ = S(m) = (1 − m)LLᵀ + mJ, exact for m ≥ m* (see module docstring)."""
+    q = float(u @ u)
+    tau = -m / (1.0 - m)
+    c = (1.0 - np.sqrt(max(1.0 - tau * q, 0.0))) / q
+    return np.sqrt(1.0 - m) * (chol - c * np.outer(chol @ u, u))
+
+
+def _embed(frame: np.ndarray, dim: int | None, seed: int | None) -> np.ndarray:
+    """Place K×K frame rows into R^d: a seeded random orthonormal map, or zero-padding (seed None)."""
+    k = len(frame)
+    d = k if dim is None else int(dim)
+    if d < k:
+        raise FrameError(f"dim must be at least the number of classes ({k}), got {d}")
+    if seed is None:
+        return np.pad(frame, ((0, 0), (0, d - k)))
+    gauss = np.random.default_rng(seed).standard_normal((d, k))
+    basis, r = np.linalg.qr(gauss)  # d×k, orthonormal columns
+    basis *= np.sign(np.diag(r))  # make the rotation a function of the seed alone
+    return frame @ basis.T
+
+
+def _lambda_min_many(kernel: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """λ_min((1 − m)E + m·11ᵀ) for many m from one eigendecomposition of E.
+
+    In E's eigenbasis S = aΛ + b·zzᵀ (a = 1 − m, b = m, z = Vᵀ1). Eigenvectors with z_j = 0
+    (e.g. differences of siblings) keep eigenvalue aλ_j; the rest solve the secular equation
+    1 + b·Σ z_j²/(aλ_j − x) = 0, whose smallest root we find by bisection.
+    """
+    vals, vecs = np.linalg.eigh(kernel)
+    weight = (vecs.T @ np.ones(len(kernel))) ** 2
+    coupled = weight > 1e-10 * len(kernel)
+    lam_c, w_c = vals[coupled], weight[coupled]
+    out = np.empty(len(ms))
+    for i, m in enumerate(ms):
+        a, b = 1.0 - m, m
+        lowest_free = a * vals[~coupled].min() if (~coupled).any() else np.inf
+        if b == 0 or not coupled.any():
+            out[i] = min(a * vals.min(), lowest_free)
+            continue
+        poles = a * lam_c
+        if b < 0:  # root below the first pole
+            lo, hi = poles[0] + b * w_c.sum() - 1.0, poles[0]
+        else:  # root between the first two poles (or above the only one)
+            lo, hi = poles[0], poles[1] if len(poles) > 1 else poles[0] + b * w_c.sum() + 1.0
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            with np.errstate(divide="ignore", invalid="ignore"):  # mid can hit a repeated pole
+                f = 1.0 + b * np.sum(w_c / (poles - mid))
+            if (f > 0) == (b < 0):
+                lo = mid
+            else:
+                hi = mid
+        out[i] = min(0.5 * (lo + hi), lowest_free)
+    return out

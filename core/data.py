@@ -68,7 +68,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
 
 # --------------------------------------------------------------------------- synthetic
 def make_synthetic(hierarchy: Hierarchy, train_per_class: int = 200, test_per_class: int = 50,
-                   image_size: int = 32, noise: float = 0.35, seed: int = 0) -> Dataset:
+                   image_size: int = 32, noise: float = 0.7, seed: int = 0) -> Dataset:
     """Hierarchical blob images (3×S×S) for every class of ``hierarchy``."""
     rng = np.random.default_rng(seed)
     prototypes = _class_prototypes(hierarchy, image_size, rng)  # (K, 3, S, S) in [0, 1]

@@ -31,7 +31,8 @@ from core.hierarchy import Hierarchy
 
 __all__ = ["RunDir", "list_runs", "DEFAULT_ROOT"]
 
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+# HAFRAME_RUNS_DIR moves the run store (tests use a temporary one).
+DEFAULT_ROOT = Path(os.environ.get("HAFRAME_RUNS_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
 _SNAPSHOT = re.compile(r"epoch_(\d+)\.npz$")
 
 

@@ -1,0 +1,97 @@
+"""Shared app state: cached resources, the hierarchy picker and run loading helpers."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from app.jobs import JobRegistry
+from app.projector import Projector
+from core import Hierarchy, HierarchyError, bundled_hierarchies, load_bundled
+from core.formats import parse_hierarchy
+from core.runs import DEFAULT_ROOT, RunDir
+
+RUNS_ROOT = Path(DEFAULT_ROOT)
+UPLOADS = RUNS_ROOT / ".uploads"
+UPLOAD_TYPES = ["json", "csv", "nwk", "newick", "txt", "npz", "pkl"]
+UPLOAD_LABEL = "Upload a hierarchy…"
+
+
+@st.cache_resource
+def job_registry() -> JobRegistry:
+    return JobRegistry(RUNS_ROOT)
+
+
+@st.cache_resource
+def projector() -> Projector:
+    return Projector()
+
+
+@st.cache_resource(max_entries=16)
+def bundled(name: str) -> Hierarchy:
+    return load_bundled(name)
+
+
+@st.cache_resource(max_entries=16)
+def uploaded(data: bytes, filename: str) -> Hierarchy:
+    return parse_hierarchy(data, filename)
+
+
+def choose_hierarchy(key: str = "hierarchy") -> tuple[Hierarchy, str] | None:
+    """Sidebar picker: a bundled hierarchy or an upload. Returns (hierarchy, source) or None.
+
+    ``source`` is what a RunConfig stores: a bundled name, or the path of the saved upload. The
+    choice lives in session state so every page shows the same hierarchy.
+    """
+    names = list(bundled_hierarchies())
+    options = names + [UPLOAD_LABEL]
+    current = st.session_state.get(f"{key}_choice", "synthetic")
+    choice = st.sidebar.selectbox("Hierarchy", options, index=options.index(current) if current in options else 0,
+                                  key=f"_{key}_select")
+    st.session_state[f"{key}_choice"] = choice
+    if choice != UPLOAD_LABEL:
+        return bundled(choice), choice
+    file = st.sidebar.file_uploader("Hierarchy file", type=UPLOAD_TYPES, key=f"_{key}_upload",
+                                    help="JSON tree, CSV parent,child edges, Newick, isa.txt")
+    if file is None:
+        saved = st.session_state.get(f"{key}_upload")
+        if saved is None:
+            st.info("Upload a hierarchy file in the sidebar, or pick a bundled one.")
+            return None
+        data, filename = saved
+    else:
+        data, filename = file.getvalue(), file.name
+    try:
+        hierarchy = uploaded(data, filename)
+    except HierarchyError as err:
+        st.error(f"Could not read **{filename}**: {err}")
+        return None
+    st.session_state[f"{key}_upload"] = (data, filename)
+    return hierarchy, str(_save_upload(data, filename))
+
+
+def _save_upload(data: bytes, filename: str) -> Path:
+    """Keep an uploaded hierarchy on disk so a training run can name it by path."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = UPLOADS / f"{digest}{Path(filename).suffix.lower()}"
+    if not path.exists():
+        UPLOADS.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return path
+
+
+def tree_labels(hierarchy: Hierarchy) -> tuple[list[int], list[str]]:
+    """Class indices in tree order and their display labels."""
+    order = hierarchy.tree_order().tolist()
+    return order, [hierarchy.display(hierarchy.leaves[i]) for i in order]
+
+
+def run_label(run: RunDir) -> str:
+    """'name · state · head' for run pickers."""
+    status = run.status()
+    try:
+        head = run.config().frame.head
+    except (OSError, ValueError):
+        head = "?"
+    return f"{run.name} · {head} · {status.get('state', '?')}"

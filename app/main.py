@@ -1,0 +1,23 @@
+"""HAFrame Studio — entry point: ``streamlit run app/main.py``."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `core` and `app` importable
+
+import streamlit as st  # noqa: E402
+
+from app.common import projector  # noqa: E402
+
+st.set_page_config(page_title="HAFrame Studio", page_icon="🌳", layout="wide")
+projector()  # start compiling UMAP in the background as soon as the app is up
+
+PAGES = Path(__file__).parent / "pages"
+navigation = st.navigation([
+    st.Page(PAGES / "hierarchy.py", title="Hierarchy", icon="🌳", default=True),
+    st.Page(PAGES / "frames.py", title="Frames", icon="📐"),
+    st.Page(PAGES / "train.py", title="Train", icon="🏋️"),
+    st.Page(PAGES / "collapse.py", title="Collapse", icon="🎯"),
+    st.Page(PAGES / "compare.py", title="Compare", icon="📊"),
+])
+st.sidebar.caption("HAFrame Studio — hierarchy-aware neural collapse (Liang & Davis, ICCV 2023)")
+navigation.run()

@@ -1,0 +1,72 @@
+"""Train: configure a run, start it in the background, watch it live."""
+import streamlit as st
+
+from app import plots
+from app.common import RUNS_ROOT, choose_hierarchy, job_registry
+from core import DataConfig, FrameConfig, OptimConfig, RunConfig, RunDir
+from core.config import ConfigError
+
+st.title("Train")
+picked = choose_hierarchy()
+if picked is None:
+    st.stop()
+hierarchy, source = picked
+jobs = job_registry()
+
+with st.form("run"):
+    c1, c2, c3 = st.columns(3)
+    dataset = c1.selectbox("Dataset", ["synthetic", "fashion_mnist"],
+                           help="synthetic: built-in images for the chosen hierarchy; Fashion-MNIST uses its own")
+    head = c2.selectbox("Classifier", ["haframe", "etf", "learnable"],
+                        format_func={"haframe": "fixed HAFrame", "etf": "fixed ETF", "learnable": "learnable linear"}.get)
+    epochs = c3.number_input("Epochs", 1, 200, 8)
+    c4, c5, c6 = st.columns(3)
+    gamma = c4.slider("γ", 0.5, 10.0, 2.0, 0.5)
+    alpha = c5.slider("α (cosine-loss weight)", 0.0, 1.0, 0.4, 0.05)
+    per_class = c6.number_input("Training images per class (synthetic)", 10, 2000, 200, 10)
+    submitted = st.form_submit_button("Start training", type="primary")
+
+if submitted:
+    try:
+        config = RunConfig(
+            data=DataConfig(name=dataset, hierarchy="fashion_mnist" if dataset == "fashion_mnist" else source,
+                            train_per_class=int(per_class), limit_train=6000 if dataset == "fashion_mnist" else 0),
+            frame=FrameConfig(head=head, gamma=float(gamma)),
+            optim=OptimConfig(epochs=int(epochs), alpha=float(alpha), beta=1.0 - float(alpha)),
+        )
+        st.session_state["active_run"] = jobs.start(config)
+    except ConfigError as err:
+        st.error(f"Invalid settings: {err}")
+
+
+@st.fragment(run_every=1.0)
+def progress() -> None:
+    run_name = st.session_state.get("active_run")
+    if run_name is None:
+        st.info("Start a run to watch it here. Runs started from the CLI appear on the Collapse page.")
+        return
+    run = RunDir(RUNS_ROOT / run_name)
+    status = run.status()
+    event = jobs.latest(run_name)
+    head = st.columns([4, 1])
+    head[0].markdown(f"**{run_name}** — {status.get('state', 'starting')}")
+    if jobs.is_running(run_name) and head[1].button("Stop", key="stop"):
+        jobs.stop(run_name)
+    if status.get("state") == "failed":
+        st.error(f"Training failed: {status.get('error')}")
+    if event is not None and event.epochs:
+        done = (event.epoch - 1 + event.step / max(event.steps, 1)) if event.kind == "batch" else event.epoch
+        st.progress(min(done / event.epochs, 1.0), text=f"epoch {event.epoch} of {event.epochs}")
+    rows = run.metrics()
+    if rows:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(plots.metric_curves(rows, ["top1"], "Top-1 accuracy (%)"), key="acc")
+        c2.plotly_chart(plots.metric_curves(rows, ["mistake_severity", "hdist@1", "hdist@5"],
+                                            "Mistake severity and hierarchical distance"), key="sev")
+        c1.plotly_chart(plots.metric_curves(rows, ["train_loss", "train_ce", "train_cos"], "Training loss"),
+                        key="loss")
+        c2.plotly_chart(plots.metric_curves(rows, ["frame_dev_mean", "frame_dev_std"],
+                                            "Frame deviation of class means"), key="dev")
+
+
+progress()

@@ -19,8 +19,13 @@ UPLOAD_LABEL = "Upload a hierarchy…"
 
 
 @st.cache_resource
+def _registry(root: str) -> JobRegistry:
+    return JobRegistry(Path(root))
+
+
 def job_registry() -> JobRegistry:
-    return JobRegistry(RUNS_ROOT)
+    """The process-wide registry of training threads for the current run store."""
+    return _registry(str(RUNS_ROOT))
 
 
 @st.cache_resource

@@ -198,10 +198,10 @@ def _parse_json(text: str, filename: str, classes: Sequence[str] | None) -> Hier
     try:
         doc = _json_load(text)
     except json.JSONDecodeError as err:
-        ends_early = err.pos >= len(text.rstrip())
+        ends_early = err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string")
         note = " — the file ends early (truncated?)" if ends_early else ""
         raise HierarchyError(
-            f"{filename}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}){note}"
+            f"{filename}: not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}){note}"
         ) from None
     except ValueError as err:  # e.g. an integer literal over Python's digit limit
         raise HierarchyError(f"{filename}: not valid JSON ({err})") from None

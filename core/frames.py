@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 __all__ = [
     "Frame", "FrameError", "MAPPINGS", "etf", "haframe", "similarity_matrix", "base_kernel",
@@ -62,14 +63,14 @@ class Frame:
 def base_kernel(distances: np.ndarray, gamma: float = 2.0, mapping: str = "exponential") -> np.ndarray:
     """E (K×K): exp(−γ·D/D_max) or J − D/D_max; S(m) = (1 − m)·E + m·J."""
     dist = _check_distances(distances)
-    scaled = dist / dist.max()
-    if mapping == "exponential":
-        if not gamma > 0:
-            raise FrameError(f"gamma must be positive, got {gamma}")
-        return np.exp(-gamma * scaled)
-    if mapping == "linear":
-        return 1.0 - scaled
-    raise FrameError(f"unknown mapping '{mapping}'; use one of {MAPPINGS}")
+    if mapping not in MAPPINGS:
+        raise FrameError(f"unknown mapping '{mapping}'; use one of {MAPPINGS}")
+    if mapping == "exponential" and not gamma > 0:
+        raise FrameError(f"gamma must be positive, got {gamma}")
+    mapped = (lambda x: np.exp(-gamma * x)) if mapping == "exponential" else (lambda x: 1.0 - x)
+    if np.issubdtype(dist.dtype, np.integer):  # tree distances: map the H + 1 levels, then look up
+        return mapped(np.arange(dist.max() + 1) / dist.max())[dist]
+    return mapped(dist / dist.max())
 
 
 def similarity_matrix(distances, min_similarity: float, gamma: float = 2.0,
@@ -86,20 +87,18 @@ def critical_min_similarity(distances, gamma: float = 2.0, mapping: str = "expon
 
 def grid_min_similarity(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
     """The reference's grid answer: the smallest of linspace(−1/(K−1), −1, 100) that is ≥ m*."""
-    m_star = critical_min_similarity(distances, gamma, mapping)
-    grid = _reference_grid(len(distances))
-    return float(grid[grid >= m_star].min())
+    return resolve_min_similarity(distances, "grid", gamma, mapping)
 
 
 def reference_grid_search(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
-    """The reference's own algorithm, verbatim in cost: 100 full eigendecompositions.
+    """The reference's own algorithm, verbatim in cost: 100 full ``numpy.linalg.eigh`` calls.
 
     Kept as the baseline for ``bench/`` and fidelity tests; use ``grid_min_similarity``.
     """
     kernel = base_kernel(distances, gamma, mapping)
     best = np.inf
     for g in _reference_grid(len(distances)):
-        eig = np.linalg.eigvalsh((1.0 - g) * kernel + g)
+        eig, _ = np.linalg.eigh((1.0 - g) * kernel + g)  # the reference discards the eigenvectors
         eig[np.abs(eig) < 1e-6] = 0.0
         if eig.min() >= 0:
             best = min(best, g)
@@ -109,14 +108,19 @@ def reference_grid_search(distances, gamma: float = 2.0, mapping: str = "exponen
 def resolve_min_similarity(distances, min_similarity="exact", gamma: float = 2.0,
                            mapping: str = "exponential") -> float:
     """Turn ``"exact"``, ``"grid"`` or a number into m, checking feasibility."""
+    kernel = base_kernel(distances, gamma, mapping)
+    return _choose_m(_critical(kernel)[0], len(kernel), min_similarity, gamma, mapping)
+
+
+def _choose_m(m_star: float, num_classes: int, min_similarity, gamma: float, mapping: str) -> float:
     if isinstance(min_similarity, str):
         if min_similarity == "exact":
-            return critical_min_similarity(distances, gamma, mapping)
+            return m_star
         if min_similarity == "grid":
-            return grid_min_similarity(distances, gamma, mapping)
+            grid = _reference_grid(num_classes)
+            return float(grid[grid >= m_star].min())
         raise FrameError(f"min_similarity must be 'exact', 'grid' or a number, got '{min_similarity}'")
     m = float(min_similarity)
-    m_star = critical_min_similarity(distances, gamma, mapping)
     if not -1.0 <= m < 1.0:
         raise FrameError(f"min_similarity must lie in [−1, 1), got {m}")
     if m < m_star - 1e-12:
@@ -139,8 +143,9 @@ def haframe(distances, gamma: float = 2.0, min_similarity="exact", dim: int | No
     deterministic (un-rotated, Cholesky-based) frame, zero-padded to d.
     """
     kernel = base_kernel(distances, gamma, mapping)
-    m = resolve_min_similarity(distances, min_similarity, gamma, mapping)
-    weights = _embed(_factor(*_whiten(kernel), m), dim, seed)
+    chol, u = _whiten(kernel)
+    m = _choose_m(_m_star(u), len(kernel), min_similarity, gamma, mapping)
+    weights = _embed(_factor(chol, u, m), dim, seed)
     target = (1.0 - m) * kernel + m
     return Frame(weights, target, m, "haframe", float(gamma), mapping)
 
@@ -184,14 +189,16 @@ def cosine_by_distance(target: np.ndarray, distances: np.ndarray) -> dict[int, f
 
 # --------------------------------------------------------------------------- internals
 def _check_distances(distances) -> np.ndarray:
-    dist = np.asarray(distances, dtype=np.float64)
+    dist = np.asarray(distances)
+    if not (np.issubdtype(dist.dtype, np.integer) or np.issubdtype(dist.dtype, np.floating)):
+        raise FrameError(f"distances must be numeric, got {dist.dtype}")
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
         raise FrameError(f"distances must be a square matrix, got shape {dist.shape}")
     if len(dist) < 2:
         raise FrameError("a frame needs at least 2 classes")
-    if not np.isfinite(dist).all():
+    if dist.dtype.kind == "f" and not np.isfinite(dist).all():
         raise FrameError("distances must be finite (found NaN or infinity)")
-    if not np.allclose(dist, dist.T):
+    if np.abs(dist - dist.T).max() > 1e-9 * max(float(np.abs(dist).max()), 1.0):
         raise FrameError("distances must be symmetric")
     if (np.diag(dist) != 0).any() or (dist < 0).any() or dist.max() <= 0:
         raise FrameError("distances must be non-negative with a zero diagonal and some positive entry")
@@ -203,16 +210,22 @@ def _reference_grid(num_classes: int) -> np.ndarray:
 
 
 def _whiten(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(L, u): E = L Lᵀ (Cholesky) and u = L⁻¹1, so q = 1ᵀE⁻¹1 = ‖u‖²."""
+    """(L, u): E = L Lᵀ (Cholesky) and u = L⁻¹1 (a triangular solve), so q = 1ᵀE⁻¹1 = ‖u‖²."""
     chol = _cholesky(kernel)
-    return chol, np.linalg.solve(chol, np.ones(len(kernel)))
+    ones = torch.ones(len(kernel), 1, dtype=torch.float64)
+    u = torch.linalg.solve_triangular(torch.from_numpy(chol), ones, upper=False)
+    return chol, u[:, 0].numpy()
 
 
-def _critical(kernel: np.ndarray) -> tuple[float, np.ndarray]:
-    """(m*, q); m* is clipped to −1 where q < 2 (both mappings need m ≥ −1)."""
+def _m_star(u: np.ndarray) -> float:
+    """m* = −1/(q − 1), clipped to −1 where q < 2 (both mappings need m ≥ −1)."""
+    return max(-1.0 / (float(u @ u) - 1.0), -1.0)
+
+
+def _critical(kernel: np.ndarray) -> tuple[float, float]:
+    """(m*, q) for a kernel E."""
     _, u = _whiten(kernel)
-    q = float(u @ u)
-    return max(-1.0 / (q - 1.0), -1.0), q
+    return _m_star(u), float(u @ u)
 
 
 def _cholesky(kernel: np.ndarray) -> np.ndarray:
@@ -241,10 +254,14 @@ def _embed(frame: np.ndarray, dim: int | None, seed: int | None) -> np.ndarray:
         raise FrameError(f"dim must be at least the number of classes ({k}), got {d}")
     if seed is None:
         return np.pad(frame, ((0, 0), (0, d - k)))
-    gauss = np.random.default_rng(seed).standard_normal((d, k))
-    basis, r = np.linalg.qr(gauss)  # d×k, orthonormal columns
-    basis *= np.sign(np.diag(r))  # make the rotation a function of the seed alone
-    return frame @ basis.T
+    # W = frame·Qᵀ for Q the (sign-fixed) orthonormal factor of a seeded d×k Gaussian. Q is applied
+    # from its Householder reflectors (geqrf + ormqr) instead of being formed: half the work.
+    gauss = torch.from_numpy(np.random.default_rng(seed).standard_normal((d, k)))
+    reflectors, tau = torch.geqrf(gauss)
+    signs = torch.sign(torch.diagonal(reflectors))  # sign of R's diagonal: Q is then unique
+    padded = torch.zeros(k, d, dtype=torch.float64)
+    padded[:, :k] = torch.from_numpy(frame) * signs
+    return torch.ormqr(reflectors, tau, padded, left=False, transpose=True).numpy()
 
 
 def _lambda_min_many(kernel: np.ndarray, ms: np.ndarray) -> np.ndarray:

@@ -1,0 +1,155 @@
+"""Browser end-to-end test: every page through the sidebar, a one-epoch training run, a bad upload.
+
+Runs the real app (``streamlit run app/main.py``) in headless Chromium; see conftest.py. Screenshots
+of every page go to the test's tmp folder and to /tmp/e2e_shots/.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+
+PAGES = {"Hierarchy": "Hierarchy", "Frames": "Frames", "Train": "Train", "Collapse": "Collapse",
+         "Compare": "Compare runs"}  # sidebar link → page title
+TRAIN_TIMEOUT_MS = 120_000
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.8) -> None:
+    """Wait until the app is shown and no script run is in progress (status widget gone for ``quiet_s``)."""
+    page.locator('[data-testid="stAppViewContainer"]').wait_for(state="visible", timeout=60_000)
+    status = page.locator('[data-testid="stStatusWidget"]')
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if status.count() == 0 or not status.first.is_visible():
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return
+        else:
+            quiet_since = None
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the app was still running after {timeout_s} s")
+
+
+def open_app(page, server) -> None:
+    page.goto(server.url, wait_until="domcontentloaded")
+    page.locator('[data-testid="stSidebarNavLink"]').first.wait_for(state="visible", timeout=60_000)
+    wait_idle(page)
+
+
+def go_to(page, link: str) -> None:
+    """Click a sidebar navigation link and wait for the page's title and the end of its run."""
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=link).click()
+    page.get_by_role("heading", name=PAGES[link], exact=True).first.wait_for(state="visible")
+    wait_idle(page)
+
+
+def wait_for_charts(page, minimum: int = 1) -> None:
+    """Wait until at least ``minimum`` plotly charts have drawn their SVG."""
+    charts = page.locator('[data-testid="stPlotlyChart"] .main-svg')
+    charts.nth(minimum - 1).wait_for(state="attached", timeout=30_000)
+
+
+def assert_clean(page, where: str) -> None:
+    """No uncaught exception and no error alert on the page."""
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.first.inner_text()[:2000]}"
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, f"{where}: error shown: {errors.first.inner_text()[:2000]}"
+
+
+def assert_log_clean(server) -> None:
+    log = server.log_text()
+    assert "Traceback" not in log, f"the server logged a traceback:\n{log[-4000:]}"
+
+
+def choose_hierarchy(page, option: str) -> None:
+    """Pick ``option`` in the sidebar's Hierarchy selectbox."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Hierarchy")
+    box.locator('[role="combobox"], input').first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+# ---------------------------------------------------------------------------------------------- tests
+def test_every_page_and_a_training_run(server, page, shots):
+    open_app(page, server)
+    assert_clean(page, "start")
+
+    # Pages before any run exists.
+    for link in PAGES:
+        go_to(page, link)
+        if link in ("Hierarchy", "Frames"):
+            wait_for_charts(page, 2)
+        assert_clean(page, link)
+        shots(page, f"{list(PAGES).index(link) + 1}_{link.lower()}_empty")
+
+    # A one-epoch run on synthetic data.
+    go_to(page, "Train")
+    page.get_by_label("Epochs").fill("1")
+    page.get_by_label("Epochs").press("Tab")
+    page.get_by_label("Training images per class (synthetic)").fill("20")
+    page.get_by_label("Training images per class (synthetic)").press("Tab")
+    page.get_by_role("button", name="Start training").click()
+    done = page.get_by_text(re.compile(r"— (finished|failed|stopped)$"))
+    done.wait_for(state="visible", timeout=TRAIN_TIMEOUT_MS)
+    state_line = done.inner_text()
+    assert state_line.endswith("finished"), f"the run did not finish: {state_line}"
+    run_name = state_line.split(" — ")[0].strip()
+    assert (server.runs_dir / run_name / "config.json").exists(), f"{run_name} is not in the run store"
+    wait_for_charts(page, 4)
+    assert_clean(page, "Train after the run")
+    shots(page, "3_train_finished")
+
+    # The run on the Collapse page, with its charts.
+    go_to(page, "Collapse")
+    page.locator('[data-testid="stSelectbox"]', has_text=run_name).wait_for(state="visible")
+    wait_for_charts(page, 3)
+    assert_clean(page, "Collapse")
+    shots(page, "4_collapse_run")
+
+    # And on Compare.
+    go_to(page, "Compare")
+    page.locator('[data-testid="stDataFrame"]').wait_for(state="visible")
+    wait_for_charts(page, 1)
+    assert_clean(page, "Compare")
+    shots(page, "5_compare_run")
+
+    # Back to the first pages once runs exist (nothing there should depend on the run store).
+    go_to(page, "Hierarchy")
+    wait_for_charts(page, 2)
+    assert_clean(page, "Hierarchy again")
+    assert_log_clean(server)
+
+
+def test_bad_hierarchy_upload_shows_an_error(server, page, shots, tmp_path):
+    open_app(page, server)
+    go_to(page, "Hierarchy")
+    choose_hierarchy(page, "Upload a hierarchy…")
+    page.get_by_text("Upload a hierarchy file in the sidebar").wait_for(state="visible")
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"not json {")
+    page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    error = page.locator('[data-testid="stAlertContentError"]')
+    error.wait_for(state="visible")
+    wait_idle(page)
+    text = error.inner_text()
+    assert "bad.json" in text and "Could not read" in text, f"unclear error message: {text}"
+    assert page.locator('[data-testid="stException"]').count() == 0, "an exception was shown for a bad upload"
+    shots(page, "6_hierarchy_bad_upload")
+
+    # The other pages say the same, without a traceback.
+    go_to(page, "Frames")
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    # The server is still fine, and a bundled hierarchy still works in the same session.
+    assert server.healthy()
+    choose_hierarchy(page, "synthetic")
+    wait_for_charts(page, 2)
+    assert_clean(page, "Frames after a bad upload")
+    assert_log_clean(server)

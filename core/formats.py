@@ -699,9 +699,11 @@ def _parse_distance_csv(text: str, filename: str) -> tuple[np.ndarray, list[str]
     bad = next(((line, row) for line, row in body if len(row) != width), None)
     if bad:
         raise HierarchyError(f"{filename}: line {bad[0]}: {len(bad[1])} cells, but the header has {width}")
-    if len(body) == width - 1:  # labelled rows: first column holds the class names
+    row_names = [row[0].strip() for _, row in body]
+    labelled = not header[0] or set(row_names) <= set(header[1:])
+    if len(body) == width - 1 and labelled:  # labelled rows: first column holds the class names
         classes = header[1:]
-        order = _row_order([row[0].strip() for _, row in body], classes, [line for line, _ in body], filename)
+        order = _row_order(row_names, classes, [line for line, _ in body], filename)
         body = [body[i] for i in order]
         cells = [row[1:] for _, row in body]
     elif len(body) == width:

@@ -12,7 +12,7 @@ def test_hierarchical_metrics_by_hand():
     labels = torch.tensor([0, 1, 2, 2])
     out = metrics.hierarchical_metrics(logits, labels, distances, ks=(1, 2))
     assert out["top1"] == 50.0
-    assert out["top2"] == 75.0
+    assert out["top2"] == 100.0
     assert out["mistake_severity"] == 1.5  # wrong: sample 1 (d=1), sample 3 (d=2)
     assert out["hdist@1"] == (0 + 1 + 0 + 2) / 4
     assert out["hdist@2"] == ((0 + 1) + (1 + 0) + (0 + 2) + (2 + 0)) / 8

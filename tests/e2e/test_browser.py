@@ -35,15 +35,27 @@ def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.8) -> None:
     raise AssertionError(f"the app was still running after {timeout_s} s")
 
 
+def nav_labels(page) -> list[str]:
+    return [text.split("\n")[-1].strip() for text in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
+
+
 def open_app(page, server) -> None:
+    """Load the app and wait for app/main.py's st.navigation menu.
+
+    Until the first run of main.py has finished, Streamlit shows the pages/ folder's files as a
+    provisional menu ("main", "collapse", ...); clicking one of those would run a page outside main.py.
+    """
     page.goto(server.url, wait_until="domcontentloaded")
-    page.locator('[data-testid="stSidebarNavLink"]').first.wait_for(state="visible", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while nav_labels(page) != list(PAGES):
+        assert time.monotonic() < deadline, f"the sidebar menu is {nav_labels(page)}, expected {list(PAGES)}"
+        page.wait_for_timeout(200)
     wait_idle(page)
 
 
 def go_to(page, link: str) -> None:
     """Click a sidebar navigation link and wait for the page's title and the end of its run."""
-    page.locator('[data-testid="stSidebarNavLink"]', has_text=link).click()
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=re.compile(rf"{link}$")).click()
     page.get_by_role("heading", name=PAGES[link], exact=True).first.wait_for(state="visible")
     wait_idle(page)
 

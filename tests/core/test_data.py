@@ -1,0 +1,47 @@
+import numpy as np
+import torch
+
+from core import DataConfig, load_bundled
+from core.data import FASHION_MNIST_DIRS, load_dataset, load_fashion_mnist, make_synthetic
+
+
+def test_synthetic_is_deterministic_by_seed():
+    h = load_bundled("synthetic")
+    a = make_synthetic(h, 5, 3, image_size=16, seed=1)
+    b = make_synthetic(h, 5, 3, image_size=16, seed=1)
+    c = make_synthetic(h, 5, 3, image_size=16, seed=2)
+    assert torch.equal(a.train_images, b.train_images) and not torch.equal(a.train_images, c.train_images)
+    assert a.train_images.shape == (5 * 12, 3, 16, 16) and a.train_images.dtype == torch.uint8
+    assert torch.equal(torch.bincount(a.test_labels), torch.full((12,), 3))
+
+
+def test_synthetic_images_share_traits_along_the_tree():
+    """Class-mean images of siblings are closer than those of classes that meet at the root."""
+    h = load_bundled("synthetic")
+    data = make_synthetic(h, 40, 1, image_size=16, noise=0.0)
+    flat = data.train_images.reshape(len(data.train_labels), -1).double()
+    means = torch.stack([flat[data.train_labels == k].mean(0) for k in range(12)]).numpy()
+    gaps = np.linalg.norm(means[:, None] - means[None], axis=-1)
+    dist = h.distance_matrix()
+    near = gaps[dist == 1].mean()
+    far = gaps[dist == dist.max()].mean()
+    assert near < 0.8 * far
+
+
+def test_synthetic_works_for_any_hierarchy():
+    data = load_dataset(DataConfig(hierarchy="cifar100", train_per_class=2, test_per_class=1, image_size=8))
+    assert data.num_classes == 100 and len(data.train_labels) == 200
+
+
+def test_fashion_mnist_from_debian_idx_files():
+    assert any((d / "train-images-idx3-ubyte.gz").exists() for d in FASHION_MNIST_DIRS), \
+        "install Debian's dataset-fashion-mnist (the README's test command does)"
+    data = load_fashion_mnist()
+    assert data.train_images.shape == (60000, 1, 28, 28) and data.test_images.shape == (10000, 1, 28, 28)
+    assert torch.equal(torch.bincount(data.train_labels), torch.full((10,), 6000))
+    assert data.hierarchy.leaves[0] == "T-shirt/top" and data.hierarchy.height == 3
+
+
+def test_limit_train_is_class_balanced():
+    data = load_dataset(DataConfig(name="fashion_mnist", hierarchy="fashion_mnist", limit_train=500))
+    assert torch.equal(torch.bincount(data.train_labels), torch.full((10,), 50))

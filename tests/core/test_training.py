@@ -1,0 +1,86 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core import DataConfig, FrameConfig, Trainer, haframe
+from core.training import TrainEvent
+
+
+@pytest.mark.parametrize("head", ["haframe", "etf", "learnable"])
+def test_one_run_writes_everything(tmp_path, tiny_config, head):
+    config = tiny_config.replace(frame=FrameConfig(head=head))
+    events: list[TrainEvent] = []
+    run = Trainer(config, root=tmp_path, callbacks=[events.append], run_name="r").fit()
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and events[-1].state == "finished"
+    assert [e.epoch for e in events if e.kind == "epoch"] == [0, 1, 2]
+    rows = run.metrics()
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    for key in ("top1", "hdist@1", "hdist@5", "frame_dev_mean", "frame_dev_std", "haf_dev_mean"):
+        assert all(r[key] is not None and math.isfinite(r[key]) for r in rows), key
+    assert run.snapshot_epochs() == [0, 1, 2]
+    snap = run.snapshot(2)
+    k = run.hierarchy().num_classes
+    assert snap["class_means"].shape == (k, k) and len(snap["features"]) == len(snap["labels"]) <= 40
+    assert run.status()["state"] == "finished"
+    state = run.load_checkpoint()
+    assert state["epoch"] == 2 and state["config"] == config.to_dict()
+
+
+def test_fixed_frame_stays_fixed_and_matches_the_frame(tmp_path, tiny_config):
+    run = Trainer(tiny_config, root=tmp_path).fit()
+    weights = run.load_checkpoint()["model"]["classifier.weight"].double().numpy()
+    expected = haframe(run.hierarchy().distance_matrix(), tiny_config.frame.gamma, seed=0).weights
+    np.testing.assert_allclose(weights, expected, atol=1e-6)
+    np.testing.assert_allclose(run.frame()["weights"], expected)
+
+
+def test_stop_between_batches(tmp_path, tiny_config):
+    trainer = Trainer(tiny_config, root=tmp_path)
+
+    def stop_after_first_batch(event):
+        if event.kind == "batch":
+            trainer.stop()
+
+    trainer.callbacks.append(stop_after_first_batch)
+    trainer.fit()
+    assert trainer.run_dir.status()["state"] == "stopped"
+    assert [r["epoch"] for r in trainer.run_dir.metrics()] == [0]
+
+
+def test_failure_is_recorded_and_raised(tmp_path, tiny_config):
+    config = tiny_config.replace(data=DataConfig(hierarchy=str(tmp_path / "missing.json")))
+    events = []
+    trainer = Trainer(config, root=tmp_path, callbacks=[events.append])
+    with pytest.raises(ValueError, match="missing.json"):
+        trainer.fit()
+    status = trainer.run_dir.status()
+    assert status["state"] == "failed" and "missing.json" in status["error"]
+    assert events[-1].kind == "end" and events[-1].state == "failed"
+
+
+def test_background_thread_keeps_errors(tmp_path, tiny_config):
+    config = tiny_config.replace(data=DataConfig(hierarchy="no-such-hierarchy"))
+    trainer = Trainer(config, root=tmp_path)
+    trainer.start().join(timeout=60)
+    assert not trainer.running and "no-such-hierarchy" in trainer.error
+
+
+def test_training_learns_the_synthetic_task(tmp_path, tiny_config):
+    config = tiny_config.replace(data=DataConfig(train_per_class=60, test_per_class=20, image_size=16,
+                                                 snapshot_size=60))
+    config = config.replace(optim=config.optim.__class__(epochs=4, batch_size=32))
+    rows = Trainer(config, root=tmp_path).fit().metrics()
+    assert rows[-1]["top1"] > 3 * rows[0]["top1"]  # far above chance (1/12)
+    assert rows[-1]["frame_dev_mean"] < rows[0]["frame_dev_mean"]  # class means move towards the frame
+
+
+def test_uses_cuda_when_available(tiny_config):
+    from core.training import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA"):
+            resolve_device("cuda")

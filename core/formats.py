@@ -53,8 +53,15 @@ import numpy as np
 
 from core.hierarchy import Hierarchy, HierarchyError
 
+__all__ = [
+    "MAX_FILE_BYTES", "MAX_FOLDER_ENTRIES", "MAX_NODES", "bundled_hierarchies", "load_bundled",
+    "resolve_hierarchy", "read_hierarchy", "parse_hierarchy", "load_distances", "parse_distances",
+    "match_classes", "to_json", "to_csv_edges", "to_newick", "to_isa",
+]
+
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FOLDER_ENTRIES = 200_000  # sub-folders read from a folder hierarchy
+MAX_NODES = 1_000_000  # tree nodes (edges) read from a Newick, CSV or isa file; JSON nesting/2
 MAX_ARRAY_BYTES = 256 * 1024 * 1024  # one uncompressed array in a distance .npz
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "hierarchies"
 
@@ -133,24 +140,24 @@ def _sniff(text: str):
     return _parse_isa
 
 
-def _read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+def _read_file(path: Path) -> bytes:
     """The bytes of a regular file, refusing missing, special or oversized files."""
+    limit = MAX_FILE_BYTES
     try:
         info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise HierarchyError(f"{path}: not a regular file")
-        if info.st_size > max_bytes:
-            raise HierarchyError(f"{path.name}: file is larger than {max_bytes // 2**20} MiB")
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= limit:
+            with path.open("rb") as handle:
+                data = handle.read(limit + 1)
     except FileNotFoundError:
         raise HierarchyError(f"{path}: no such file") from None
-    except ValueError as err:  # e.g. a NUL in the path
-        raise HierarchyError(f"{path!r}: invalid path ({err})") from None
     except OSError as err:
         raise HierarchyError(f"{path}: cannot read the file ({err.strerror or err})") from None
-    if len(data) > max_bytes:
-        raise HierarchyError(f"{path.name}: file is larger than {max_bytes // 2**20} MiB")
+    except ValueError as err:  # e.g. a NUL in the path
+        raise HierarchyError(f"{path!r}: invalid path ({err})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise HierarchyError(f"{path}: not a regular file")
+    if info.st_size > limit or len(data) > limit:
+        raise HierarchyError(f"{path.name}: file is larger than {limit // 2**20} MiB")
     return data
 
 
@@ -177,6 +184,8 @@ def _edges_to_hierarchy(rows, filename: str, classes) -> Hierarchy:
     """``(line, parent, child)`` rows → Hierarchy, naming lines for two-parent nodes and self-loops."""
     if not rows:
         raise HierarchyError(f"{filename}: no edges found (the file is empty or truncated)")
+    if len(rows) > MAX_NODES:
+        raise HierarchyError(f"{filename}: more than {MAX_NODES} edges")
     first: dict[str, tuple[str, int]] = {}
     for line, parent, child in rows:
         if parent == child:
@@ -265,6 +274,8 @@ def _json_loads_iterative(text: str):
             container: dict | list = {} if char == "{" else []
             pos = _JSON_WS.match(text, pos + 1).end()
             if text[pos:pos + 1] != ("}" if char == "{" else "]"):
+                if len(stack) >= 2 * MAX_NODES:
+                    raise json.JSONDecodeError(f"nested more than {2 * MAX_NODES} levels", text, pos)
                 key, pos = _json_key(text, pos) if char == "{" else (None, pos)
                 stack.append((container, key))
                 continue
@@ -332,6 +343,8 @@ def _csv_rows(text: str, filename: str) -> list[tuple[int, list[str]]]:
         for row in reader:
             if any(cell.strip() for cell in row):
                 rows.append((reader.line_num, row))
+            if len(rows) > MAX_NODES + 1:
+                raise HierarchyError(f"{filename}: line {reader.line_num}: more than {MAX_NODES} rows")
     except csv.Error as err:
         raise HierarchyError(f"{filename}: line {max(reader.line_num, 1)}: not valid CSV ({err})") from None
     if not rows:
@@ -365,10 +378,12 @@ def _parse_csv_edges(text: str, filename: str, classes: Sequence[str] | None) ->
 def _parse_isa(text: str, filename: str, classes: Sequence[str] | None) -> Hierarchy:
     """making-better-mistakes ``isa.txt``: ``parent child`` per line."""
     edges = []
-    for line, content in enumerate(text.split("\n"), start=1):
+    for line, content in enumerate(io.StringIO(text, newline="\n"), start=1):
         fields = content.split()
         if not fields or fields[0].startswith("#"):
             continue
+        if len(edges) >= MAX_NODES:
+            raise HierarchyError(f"{filename}: line {line}: more than {MAX_NODES} edges")
         if len(fields) != 2:
             raise HierarchyError(
                 f"{filename}: line {line}: expected 'parent child' (two names separated by "
@@ -380,8 +395,7 @@ def _parse_isa(text: str, filename: str, classes: Sequence[str] | None) -> Hiera
 
 # --------------------------------------------------------------------------- Newick
 _NEWICK_TOKEN = re.compile(
-    r"(?P<space>\s+)|(?P<comment>\[[^\]]*\])|(?P<punct>[(),;])|(?P<length>:\s*[^\s(),;:\[\]']*)"
-    r"|(?P<quoted>'(?:[^']|'')*')|(?P<label>[^\s(),;:\[\]']+)"
+    r"(?P<space>\s+)|(?P<punct>[(),;])|(?P<length>:\s*[^\s(),;:\[\]']*)|(?P<label>[^\s(),;:\[\]']+)"
 )
 
 
@@ -389,22 +403,39 @@ def _newick_tokens(text: str, filename: str):
     """Yield ``(kind, value, pos)``: kind is ``(``, ``)``, ``,``, ``;``, ``:`` or ``label``."""
     pos = 0
     while pos < len(text):
+        char = text[pos]
+        if char in "['":  # comments and quoted labels: found with str.find, never backtracking
+            end = _newick_closing(text, pos, filename)
+            if char == "'":
+                yield "label", text[pos + 1:end].replace("''", "'"), pos
+            pos = end + 1
+            continue
         match = _NEWICK_TOKEN.match(text, pos)
         if match is None:
-            what = {"[": "comment '[' is never closed", "'": "quoted label is never closed",
-                    "]": "']' without '['"}.get(text[pos], f"unexpected {text[pos]!r}")
-            raise HierarchyError(f"{filename}: {what} ({_where(text, pos)}) — truncated?")
+            raise HierarchyError(f"{filename}: ']' without '[' ({_where(text, pos)})")
         kind, value = match.lastgroup, match.group()
         if kind == "punct":
             yield value, value, pos
         elif kind == "length":
             _newick_length(value[1:].strip(), text, pos, filename)
             yield ":", value, pos
-        elif kind == "quoted":
-            yield "label", value[1:-1].replace("''", "'"), pos
         elif kind == "label":
             yield "label", value, pos
         pos = match.end()
+
+
+def _newick_closing(text: str, pos: int, filename: str) -> int:
+    """Index of the ``]`` closing a comment, or the ``'`` closing a quoted label (``''`` skipped)."""
+    char = text[pos]
+    close, end = ("]" if char == "[" else "'"), pos
+    while True:
+        end = text.find(close, end + 1)
+        if end < 0:
+            what = "comment '[' is never closed" if char == "[" else "quoted label is never closed"
+            raise HierarchyError(f"{filename}: {what} ({_where(text, pos)}) — truncated?")
+        if close == "]" or text[end + 1:end + 2] != "'":
+            return end
+        end += 1  # a doubled quote inside the label
 
 
 def _newick_length(value: str, text: str, pos: int, filename: str) -> None:
@@ -435,6 +466,8 @@ class _NewickBuilder:
         raise HierarchyError(f"{self.filename}: {message} ({_where(self.text, pos)})")
 
     def add(self, label: str | None, pos: int, internal: bool) -> int:
+        if len(self.labels) >= MAX_NODES:
+            self.fail(f"more than {MAX_NODES} nodes", pos)
         self.labels.append(label)
         self.parents.append(self.open[-1] if self.open else -1)
         self.positions.append(pos)
@@ -478,7 +511,8 @@ class _NewickBuilder:
     def finish(self, end: int | None) -> None:
         """Check the tree was closed by ';' with balanced parentheses."""
         if self.open:
-            self.fail(f"unbalanced parentheses: {len(self.open)} '(' never closed; the last one", self.positions[self.open[-1]])
+            unclosed = self.positions[self.open[-1]]
+            self.fail(f"unbalanced parentheses: {len(self.open)} '(' never closed; the last one", unclosed)
         if end is None:
             self.fail("no ';' at the end of the tree (truncated?)", len(self.text))
 
@@ -527,15 +561,15 @@ def _newick_names(tree: _NewickBuilder) -> list[str]:
     return names
 
 
-# --------------------------------------------------------------------------- folder tree
-_PARSERS = {".json": _parse_json, ".csv": _parse_csv_edges, ".txt": _parse_isa}
+_PARSERS = {".json": _parse_json, ".csv": _parse_csv_edges, ".txt": _parse_isa}  # by extension
 _PARSERS.update({suffix: _parse_newick for suffix in NEWICK_SUFFIXES})
 
 
+# --------------------------------------------------------------------------- folder tree
 def _read_folder(root: Path, classes: Sequence[str] | None) -> Hierarchy:
     """A folder whose nested non-hidden sub-folders are the tree (leaves: deepest folders)."""
-    root_name = root.resolve().name or "root"
     try:
+        root_name = root.resolve().name or "root"
         edges = _folder_edges(root, root_name)
     except OSError as err:
         raise HierarchyError(f"{root}: cannot read the folder ({err.strerror or err})") from None
@@ -670,7 +704,9 @@ def _npz_member(archive: zipfile.ZipFile, key: str, filename: str) -> np.ndarray
     try:
         info = archive.getinfo(f"{key}.npy")
     except KeyError:
-        raise HierarchyError(f"{filename}: no '{key}' array (the .npz needs 'distances' and 'classes')") from None
+        raise HierarchyError(
+            f"{filename}: no '{key}' array (the .npz needs 'distances' and 'classes')"
+        ) from None
     if info.file_size > MAX_ARRAY_BYTES:
         raise HierarchyError(f"{filename}: '{key}' is larger than {MAX_ARRAY_BYTES // 2**20} MiB")
     raw = archive.read(info)
@@ -835,7 +871,7 @@ def _children_counts(h: Hierarchy) -> np.ndarray:
 def to_json(h: Hierarchy) -> str:
     """``{"name", "classes", "tree"}`` JSON (class order kept), written without recursion."""
     kids = _children_counts(h)
-    dump = lambda s: json.dumps(s, ensure_ascii=False)  # noqa: E731
+    dump = _json_string
     out = [f'{{\n "name": {dump(h.name)},\n "classes": [{", ".join(dump(c) for c in h.leaves)}],\n "tree": ']
     stack: list[int] = []
     started: set[int] = set()  # nodes that already wrote a child
@@ -856,6 +892,10 @@ def to_json(h: Hierarchy) -> str:
     out.append("]}" * len(stack))
     out.append("\n}\n")
     return "".join(out)
+
+
+def _json_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def to_csv_edges(h: Hierarchy) -> str:

@@ -15,6 +15,7 @@ satisfies W₀W₀ᵀ = S exactly, also at the singular boundary m = m*.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,8 @@ import torch
 __all__ = [
     "Frame", "FrameError", "MAPPINGS", "etf", "haframe", "similarity_matrix", "base_kernel",
     "critical_min_similarity", "grid_min_similarity", "reference_grid_search", "resolve_min_similarity",
-    "spectrum", "feasibility_curve", "cosine_by_distance",
+    "spectrum", "feasibility_curve", "cosine_by_distance", "cosines_by_distance", "coordinates_3d",
+    "export_frame", "EXPORT_FORMATS",
 ]
 
 MAPPINGS = ("exponential", "linear")
@@ -185,6 +187,55 @@ def cosine_by_distance(target: np.ndarray, distances: np.ndarray) -> dict[int, f
     dist = np.asarray(distances)
     off = ~np.eye(len(dist), dtype=bool)
     return {int(d): float(target[(dist == d) & off].mean()) for d in np.unique(dist[off])}
+
+
+def cosines_by_distance(target: np.ndarray, distances: np.ndarray) -> dict[int, np.ndarray]:
+    """All pairwise cosines (i < j) grouped by hierarchical distance d → (n_d,) array."""
+    rows, cols = np.triu_indices(len(target), k=1)
+    dist, cos = np.asarray(distances)[rows, cols], np.asarray(target)[rows, cols]
+    return {int(d): cos[dist == d] for d in np.unique(dist)}
+
+
+def coordinates_3d(target: np.ndarray) -> tuple[np.ndarray, float]:
+    """(K, 3) coordinates of frame vectors along the Gram matrix's top 3 principal axes.
+
+    Returns the coordinates and the share of ‖W‖²_F they keep (1.0 means the view is exact, as for
+    K ≤ 3, or K = 4 at m = m*, where the frame has rank 3).
+    """
+    vals, vecs = np.linalg.eigh(target)
+    top = np.clip(vals[::-1][:3], 0.0, None)
+    coords = vecs[:, ::-1][:, :3] * np.sqrt(top)
+    if coords.shape[1] < 3:
+        coords = np.pad(coords, ((0, 0), (0, 3 - coords.shape[1])))
+    return coords, float(top.sum() / np.clip(vals, 0.0, None).sum())
+
+
+EXPORT_FORMATS = ("npy", "pt", "csv")
+
+
+def export_frame(frame: Frame, fmt: str, classes: list[str] | None = None) -> bytes:
+    """Serialise a frame's weights (K×d): ``npy`` (float64 array), ``pt`` (a dict of tensors
+    ``weights``/``target``, loadable with ``torch.load(..., weights_only=True)``) or ``csv``
+    (one row per class, the class name first when ``classes`` is given)."""
+    buffer = io.BytesIO()
+    if fmt == "npy":
+        np.save(buffer, frame.weights)
+    elif fmt == "pt":
+        torch.save({"weights": torch.from_numpy(frame.weights), "target": torch.from_numpy(frame.target),
+                    "min_similarity": torch.tensor(frame.min_similarity)}, buffer)
+    elif fmt == "csv":
+        names = classes or [str(k) for k in range(frame.num_classes)]
+        header = "class," + ",".join(f"w{j}" for j in range(frame.dim))
+        lines = [header] + [f"{_csv_cell(n)}," + ",".join(repr(float(v)) for v in row)
+                            for n, row in zip(names, frame.weights)]
+        buffer.write(("\n".join(lines) + "\n").encode())
+    else:
+        raise FrameError(f"unknown export format '{fmt}'; use one of {EXPORT_FORMATS}")
+    return buffer.getvalue()
+
+
+def _csv_cell(text: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
 
 
 # --------------------------------------------------------------------------- internals

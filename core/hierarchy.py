@@ -381,7 +381,7 @@ def _match_classes(tree_leaves: list[str], classes: Sequence[str] | None, prefix
 
 
 def load_hierarchy(path, classes: Sequence[str] | None = None) -> Hierarchy:
-    """Read a hierarchy file (see :mod:`core.formats` for the formats); ``classes`` reorders leaves.
+    """Read a hierarchy file or folder (formats: :mod:`core.formats`); ``classes`` reorders leaves.
 
     Raises HierarchyError naming the problem and the file.
     """

@@ -28,11 +28,17 @@ from core.hierarchy import Hierarchy, HierarchyError, load_hierarchy
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "hierarchies"
 REFERENCE_STEMS = ["cifar100_l5", "fgvc_aircraft", "inaturalist19", "tiered_imagenet_h"]
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE} is not present")
 
 WRITERS = {"json": to_json, "csv": to_csv_edges, "nwk": to_newick, "txt": to_isa}
 SMALL = [("r", "A"), ("r", "c"), ("A", "a"), ("A", "b")]
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture
+def reference_hierarchies() -> Path:
+    """../shared/reference/hierarchies; the fidelity tests fail loudly when it is missing."""
+    assert REFERENCE.is_dir(), f"reference hierarchies not found at {REFERENCE}"
+    return REFERENCE
 
 
 def same_tree(h1: Hierarchy, h2: Hierarchy) -> None:
@@ -113,7 +119,7 @@ def remove_folder(root: Path) -> None:
 
 
 # ============================================================================= fidelity
-@needs_reference
+@pytest.mark.usefixtures("reference_hierarchies")
 @pytest.mark.parametrize("stem", REFERENCE_STEMS)
 def test_reference_hierarchy_matches_reference_distances(stem):
     h = load_hierarchy(REFERENCE / f"{stem}.json")
@@ -126,7 +132,7 @@ def test_reference_hierarchy_matches_reference_distances(stem):
     np.testing.assert_array_equal(loaded, distances)
 
 
-@needs_reference
+@pytest.mark.usefixtures("reference_hierarchies")
 @pytest.mark.parametrize("stem", REFERENCE_STEMS)
 def test_reference_hierarchy_round_trips_through_every_writer(stem):
     h = load_hierarchy(REFERENCE / f"{stem}.json")
@@ -141,7 +147,7 @@ def test_reference_hierarchy_round_trips_through_every_writer(stem):
     assert parse_hierarchy(to_json(h).encode(), "x.json").leaves == h.leaves  # JSON keeps class order
 
 
-@needs_reference
+@pytest.mark.usefixtures("reference_hierarchies")
 def test_reference_display_names_survive_json():
     h = load_hierarchy(REFERENCE / "cifar100_l5.json")
     again = parse_hierarchy(to_json(h).encode(), "cifar.json")
@@ -217,7 +223,7 @@ def test_folder(tmp_path):
     assert h.leaves == ["cat", "husky", "wolf"]  # sorted(), as ImageFolder over the class folders
     assert set(h.edges()) == {("animals", "cat"), ("animals", "dog"), ("dog", "husky"), ("dog", "wolf")}
     assert load_hierarchy(root, classes=["wolf", "cat", "husky"]).leaves == ["wolf", "cat", "husky"]
-    assert read_hierarchy(root / "." ).names[0] == "animals"
+    assert read_hierarchy(root / ".").names[0] == "animals"
 
 
 def test_folder_follows_symlinked_class_folders(tmp_path):
@@ -291,7 +297,8 @@ HIERARCHY_ERRORS = [
     ("t.csv", b"parent,child\n", "no edges found"),
     ("t.csv", b",,\n , \n", "no rows"),
     ("t.csv", b"parent,child\nr,a\nr\n", "line 3: expected 2 columns, found 1"),
-    ("t.csv", b"parent,child\nr,a\nr,b\ns,a\n", "line 4: not a tree: node 'a' has two parents ('r' on line 2"),
+    ("t.csv", b"parent,child\nr,a\nr,b\ns,a\n",
+     "line 4: not a tree: node 'a' has two parents ('r' on line 2"),
     ("t.csv", b"parent,child\nr,\nr,b\n", "line 2: empty child name"),
     ("t.csv", b"parent,child\nr,a\nr,b\nb,b\n", "line 4: cycle: 'b' is its own parent"),
     ("t.csv", b"parent,child\nr,a\nr,\"" + b"x" * 200_000 + b"\"\n", "line 3: not valid CSV (field larger"),
@@ -346,10 +353,27 @@ def test_oversized_file_refused_before_parsing(tmp_path, monkeypatch):
         parse_hierarchy(b"(a,b,c,d,e,f);", "t.nwk")
     path = tmp_path / "t.nwk"
     path.write_bytes(b"(a,b,c,d,e,f);")
-    with pytest.raises(HierarchyError, match="larger than"):
+    with pytest.raises(HierarchyError, match=r"^t\.nwk: file is larger than"):
         read_hierarchy(path)
-    with pytest.raises(HierarchyError, match="larger than"):
+    with pytest.raises(HierarchyError, match=r"^t\.nwk: file is larger than"):
         load_distances(path)
+
+
+@pytest.mark.parametrize(
+    "filename, data",
+    [
+        ("t.nwk", b"(" * 20 + b"a,b" + b")" * 20 + b";"),
+        ("t.nwk", b"(" + b"a,b,c,d,e,f,g,h,i,j,k,l" + b");"),
+        ("t.csv", b"parent,child\n" + b"".join(b"r,%d\n" % i for i in range(12))),
+        ("t.txt", b"".join(b"r %d\n" % i for i in range(12))),
+        ("t.json", b"[" * 30 + b"]" * 30),
+    ],
+)
+def test_node_cap(monkeypatch, filename, data):
+    monkeypatch.setattr(formats, "MAX_NODES", 10)
+    monkeypatch.setattr(json, "loads", formats._json_loads_iterative)  # as for very deep files
+    with pytest.raises(HierarchyError, match="more than 10 |nested more than 20 levels"):
+        parse_hierarchy(data, filename)
 
 
 def test_missing_and_special_paths(tmp_path):
@@ -358,8 +382,10 @@ def test_missing_and_special_paths(tmp_path):
     with pytest.raises(HierarchyError, match="no such file"):
         load_distances(tmp_path / "nope.npz")
     if Path("/dev/null").exists():
-        with pytest.raises(HierarchyError, match="not a regular file"):
+        with pytest.raises(HierarchyError, match="^/dev/null: not a regular file"):
             read_hierarchy("/dev/null")
+    with pytest.raises(HierarchyError, match="invalid path"):
+        read_hierarchy("bad\0name.json")
 
 
 def test_folder_errors(tmp_path, monkeypatch):
@@ -442,7 +468,8 @@ DISTANCE_ERRORS = [
     ("d.npz", npz_bytes(distances=np.array([[0, -1], [-1, 0]]), classes=NAMES3[:2]), "= -1 is negative"),
     ("d.npz", npz_bytes(distances=np.array([[0, 1], [1, 3]]), classes=NAMES3[:2]),
      "between 'b' and 'b' (row 2, column 2) = 3 is on the diagonal but not 0"),
-    ("d.npz", npz_bytes(distances=np.array([[0, np.nan], [np.nan, 0]]), classes=NAMES3[:2]), "not a finite number"),
+    ("d.npz", npz_bytes(distances=np.array([[0, np.nan], [np.nan, 0]]), classes=NAMES3[:2]),
+     "not a finite number"),
     ("d.npz", npz_bytes(distances=np.zeros((1, 1)), classes=NAMES3[:1]), "at least 2 are needed"),
     ("d.npz", npz_bytes(distances=D3, classes=np.array(["a", "b", "a"])), "duplicate class name 'a'"),
     ("d.npz", npz_bytes(distances=D3, classes=np.array(["a", "", "c"])), "class name #2 is empty"),

@@ -113,6 +113,9 @@ def parse_hierarchy(data: bytes, filename: str, classes: Sequence[str] | None = 
     suffixes = [s.lower() for s in Path(filename).suffixes]
     if ".pkl" in suffixes or ".pickle" in suffixes:
         raise HierarchyError(f"{filename}: {_PICKLE_HINT}")
+    if suffixes[-1:] == [".npz"]:
+        distances, names = parse_distances(data, filename)
+        return hierarchy_from_distances(distances, names, Path(filename).stem, filename)
     text = _decode(data, filename)
     if not text.strip():
         raise HierarchyError(f"{filename}: the file is empty")
@@ -824,6 +827,40 @@ def _check_names(classes: Sequence[str], filename: str) -> None:
 
 
 # --------------------------------------------------------------------------- matching to a dataset
+def hierarchy_from_distances(distances: np.ndarray, classes: Sequence[str], name: str = "distances",
+                             where: str = "") -> Hierarchy:
+    """The tree of an ultrametric distance matrix (K×K), so that ``distance_matrix()`` gives it back.
+
+    Classes closer than each distance level l form one node at depth D_max − l; leaves sit at
+    depth D_max. A matrix that is not an ultrametric (d(a,c) > max(d(a,b), d(b,c)) somewhere) has
+    no such tree and raises HierarchyError.
+    """
+    prefix = f"{where}: " if where else ""
+    dist = np.asarray(distances)
+    levels = np.unique(dist[dist > 0])
+    top = levels.max()
+    edges: list[tuple[str, str]] = []
+    child_of = list(map(str, classes))  # current node of each class, level by level
+    for level in levels:
+        group = np.full(len(dist), -1)
+        for i in range(len(dist)):
+            if group[i] < 0:
+                members = np.flatnonzero(dist[i] <= level)
+                if (group[members] >= 0).any() or dist[np.ix_(members, members)].max() > level:
+                    raise HierarchyError(f"{prefix}the distance matrix is not an ultrametric, so no tree has "
+                                         f"these distances (classes '{classes[i]}' … at level {level:g})")
+                group[members] = i
+        parent_of = {}
+        for i in np.unique(group):
+            parent = "root" if level == top else f"d{level:g}:{classes[i]}"
+            for j in np.flatnonzero(group == i):
+                parent_of.setdefault(child_of[j], parent)
+            for j in np.flatnonzero(group == i):
+                child_of[j] = parent
+        edges.extend((p, c) for c, p in parent_of.items())
+    return Hierarchy.from_edges(edges, list(map(str, classes)), name, where=where)
+
+
 def match_classes(source, dataset_classes: Sequence[str], what: str = "hierarchy"):
     """Put a hierarchy's or a distance matrix's classes in a dataset's class order.
 

@@ -30,5 +30,6 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
+## Benchmarks: each prints timings and ratios against a baseline run in the same process.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_frames.py
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -280,6 +280,17 @@ class Hierarchy:
         np.fill_diagonal(dist, 0)
         return dist
 
+    def group_spans(self, level: int = 1) -> list[tuple[int, int, str]]:
+        """Runs of consecutive classes in tree order that share their ancestor at ``level``.
+
+        Returns (start, stop, ancestor name) with positions in ``tree_order()`` (stop exclusive):
+        the blocks to outline on a tree-ordered heatmap.
+        """
+        ancestors = np.array(self.ancestor_at(level), dtype=object)[self.tree_order()]
+        cuts = np.flatnonzero(ancestors[1:] != ancestors[:-1]) + 1
+        bounds = [0, *cuts.tolist(), self.num_classes]
+        return [(a, b, str(ancestors[a])) for a, b in zip(bounds[:-1], bounds[1:])]
+
     def tree_order(self) -> np.ndarray:
         """(K,) class indices sorted into depth-first tree order (siblings adjacent)."""
         return np.argsort(self.leaf_ids, kind="stable")

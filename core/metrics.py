@@ -19,7 +19,8 @@ def hierarchical_metrics(logits, labels, distances, ks=(1, 5)) -> dict[str, floa
     ``hdist@{k}`` (mean over samples of the mean D of the top-k predictions; correct = 0).
     """
     logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
-    dist = torch.as_tensor(np.asarray(distances), dtype=torch.float64)
+    dist = torch.as_tensor(np.asarray(distances), dtype=torch.float64, device=logits.device)
+    labels = labels.to(logits.device)
     kmax = min(max(ks), logits.shape[1])
     ranked = logits.topk(kmax, dim=1).indices  # (N, kmax)
     ranked_dist = dist[ranked, labels[:, None]]  # (N, kmax)

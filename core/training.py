@@ -250,10 +250,12 @@ class Trainer:
 
 
 def _stratified_subset(labels: torch.Tensor, size: int, seed: int) -> np.ndarray:
-    """Sorted indices of about ``size`` samples, as equal per class as possible."""
+    """Sorted indices of about ``size`` samples, as equal per class as possible (0 → none)."""
     labels = labels.numpy()
-    if size <= 0 or size >= len(labels):
+    if size >= len(labels):
         return np.arange(len(labels))
+    if size <= 0:
+        return np.arange(0)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
     classes = np.unique(labels)

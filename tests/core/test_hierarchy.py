@@ -231,3 +231,13 @@ def test_deep_tree_duplicate_is_reported_with_a_short_path():
     with pytest.raises(HierarchyError, match=r"duplicate leaf name 'a' \(at …/") as info:
         Hierarchy.from_tree(tree)
     assert len(str(info.value)) < 300
+
+
+def test_group_spans_cover_tree_order_in_blocks():
+    from core import load_bundled
+
+    h = load_bundled("cifar100")
+    spans = h.group_spans(1)
+    assert len(spans) == 20 and spans[0][0] == 0 and spans[-1][1] == 100
+    assert all(b - a == 5 for a, b, _ in spans)
+    assert [s[2] for s in spans] == h.children(h.names[0])

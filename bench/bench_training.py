@@ -1,0 +1,164 @@
+"""Benchmark: where an epoch of ``core.training.Trainer`` spends its time.
+
+    python bench/bench_training.py                  # default synthetic RunConfig, 2 epochs, CPU
+    python bench/bench_training.py --quick          # a tiny config (seconds)
+    python bench/bench_training.py --device cuda    # on the GPU (cuda | cpu | auto)
+
+The run goes to a temporary directory (tempfile.mkdtemp, removed afterwards), never checkpoints/.
+``fit()`` evaluates once before training (epoch 0), then per epoch trains, evaluates and writes a
+checkpoint. The trainer's own methods are wrapped with timers; nothing in core/ changes.
+
+Reported for the last epoch (default 2; the first one carries one-off kernel and allocator set-up
+— for the tiny config on CPU it took 30-150x the second — and is shown only as "cold train"):
+train images/s (optimiser steps over the drop_last training set), eval images/s (forward over the
+whole test set plus metrics, NC statistics, feature snapshot and metrics row), the snapshot write
+alone, the checkpoint write, and the ratios eval / train and (eval + checkpoint) / epoch — the
+share of an epoch not spent training.
+There is no separate baseline run: the ratio is eval time against train time in the same run.
+(``snapshot_size = 0`` is not "no snapshot": it saves the whole test set's features.)
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig  # noqa: E402
+from core.training import Trainer  # noqa: E402
+
+
+def tiny_config(device: str = "cpu", epochs: int = 1) -> RunConfig:
+    """The test suite's tiny config (tests/conftest.py): trains in about a second on CPU."""
+    return RunConfig(
+        data=DataConfig(train_per_class=12, test_per_class=6, image_size=16, snapshot_size=40),
+        model=ModelConfig(width=8),
+        optim=OptimConfig(epochs=epochs, batch_size=16),
+        device=device,
+    )
+
+
+def default_config(device: str = "cpu", epochs: int = 1) -> RunConfig:
+    """The app's default synthetic run (RunConfig()), with the epoch count and device set."""
+    base = RunConfig()
+    return base.replace(optim=dataclasses.replace(base.optim, epochs=epochs), device=device)
+
+
+class _Timers:
+    """Per-call durations of wrapped callables, synchronising CUDA around each call."""
+
+    def __init__(self, device: torch.device | None = None):
+        self.device = device
+        self.calls: dict[str, list[float]] = {}
+
+    def wrap(self, name: str, fn):
+        def timed(*args, **kwargs):
+            self._sync()
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._sync()
+                self.calls.setdefault(name, []).append(time.perf_counter() - start)
+        return timed
+
+    def _sync(self):
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def run_epochs(config: RunConfig, root: Path | str) -> dict:
+    """Fit ``config`` under ``root`` with timers on set-up, train, evaluate, snapshot and checkpoint."""
+    trainer = Trainer(config, root=root, run_name="bench")
+    device = torch.device("cuda") if config.device == "cuda" else None
+    timers = _Timers(device)
+    setup = trainer._setup
+
+    def timed_setup():
+        setup()
+        # RunDir is a frozen dataclass; wrapping one instance's method is enough here.
+        object.__setattr__(trainer.run_dir, "save_snapshot",
+                           timers.wrap("snapshot", trainer.run_dir.save_snapshot))
+        if timers.device is None and trainer.device.type == "cuda":
+            timers.device = trainer.device
+
+    trainer._setup = timers.wrap("setup", timed_setup)
+    trainer._train_epoch = timers.wrap("train", trainer._train_epoch)
+    trainer._evaluate = timers.wrap("eval", trainer._evaluate)
+    trainer._save_checkpoint = timers.wrap("checkpoint", trainer._save_checkpoint)
+    start = time.perf_counter()
+    trainer.fit()
+    total = time.perf_counter() - start
+    return {"trainer": trainer, "timers": timers.calls, "total_s": total}
+
+
+def measure(config: RunConfig, label: str, root: Path | str | None = None) -> dict:
+    own_root = root is None
+    root = Path(tempfile.mkdtemp(prefix="hafs-bench-")) if own_root else Path(root)
+    try:
+        out = run_epochs(config, root)
+        trainer, calls = out["trainer"], out["timers"]
+        status = trainer.run_dir.status()["state"]
+        last = trainer.run_dir.metrics()[-1]
+    finally:
+        if own_root:
+            shutil.rmtree(root, ignore_errors=True)
+    train_s, eval_s = calls["train"][-1], calls["eval"][-1]
+    snap_s, ckpt_s = calls["snapshot"][-1], calls["checkpoint"][-1]
+    n_train = trainer.steps * config.optim.batch_size
+    n_test = len(trainer.data.test_labels)
+    epoch_s = train_s + eval_s + ckpt_s
+    return {
+        "config": label, "device": trainer.device.type, "K": trainer.data.num_classes,
+        "epochs": config.optim.epochs, "train_images": n_train, "test_images": n_test,
+        "snapshot_images": len(trainer.snapshot_idx), "setup_s": calls["setup"][0], "cold_train_s": calls["train"][0],
+        "train_s": train_s, "eval_s": eval_s, "eval0_s": calls["eval"][0], "snapshot_s": snap_s,
+        "checkpoint_s": ckpt_s, "epoch_s": epoch_s, "total_s": out["total_s"],
+        "train_img_per_s": n_train / train_s, "eval_img_per_s": n_test / eval_s,
+        "eval_over_train": eval_s / train_s, "non_train_share": (eval_s + ckpt_s) / epoch_s,
+        "state": status, "top1": last.get("top1"), "train_loss": last.get("train_loss"),
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"{'config':<8} {'dev':>4} {'K':>3} {'train img':>9} {'test img':>8} {'setup (s)':>9} {'cold train (s)':>14} {'train (s)':>9} "
+            f"{'train img/s':>11} {'eval (s)':>8} {'eval img/s':>10} {'snapshot (s)':>12} {'ckpt (s)':>8} "
+            f"{'eval/train':>10} {'not training':>12}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['config']:<8} {r['device']:>4} {r['K']:>3} {r['train_images']:>9} {r['test_images']:>8} "
+                     f"{r['setup_s']:>9.2f} {r['cold_train_s']:>14.2f} {r['train_s']:>9.2f} {r['train_img_per_s']:>11.0f} {r['eval_s']:>8.3f} "
+                     f"{r['eval_img_per_s']:>10.0f} {r['snapshot_s']:>12.4f} {r['checkpoint_s']:>8.4f} "
+                     f"{r['eval_over_train']:>10.3f} {100 * r['non_train_share']:>11.1f}%")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the tiny test config instead of the default one")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs to run (default 2); the last one is reported")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench_training: --device cuda but no CUDA device is available")
+    label = "tiny" if args.quick else "default"
+    config = (tiny_config if args.quick else default_config)(args.device, args.epochs)
+    print(f"Trainer epoch timing ({label} synthetic config, {args.epochs} epoch(s), device {args.device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads)", flush=True)
+    rows = [measure(config, label)]
+    print(format_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    rows = main()
+    sys.exit(0 if all(r["state"] == "finished" for r in rows) else 1)

@@ -1,0 +1,268 @@
+"""One-call GPU check for an NVIDIA machine (about a minute on an H100; well under 5).
+
+    python bench/gpu_check.py                    # needs CUDA: exit 1 with "no CUDA device" otherwise
+    python bench/gpu_check.py --allow-cpu        # without CUDA: says "no CUDA device", runs the same
+                                                 # checks on CPU and exits 0 when they pass
+    python bench/gpu_check.py --quick            # small sizes (tiny trainer config, quick benches)
+    OUT=/some/dir python bench/gpu_check.py      # also writes $OUT/gpu_check.json
+
+Checks, in order (each one is timed and recorded even when an earlier one failed):
+  environment    python / torch / CUDA / cuDNN versions, device name, memory, TF32 flags
+  trainer        a 2-epoch Trainer run on synthetic data with device="cuda" in a temporary directory:
+                 finished, 3 metrics rows, model on the GPU, checkpoint loads with
+                 torch.load(weights_only=True) into a freshly built model
+  loss_cuda_cpu  HAFrameLoss value and gradient on CUDA equal CPU (float32 tolerance), K = 1010, B = 256
+  haframe_cpu    time of core.frames.haframe() for K = 1010 (NumPy, CPU) and its exactness
+  bench_loss     bench/bench_loss.py main() on CPU and CUDA (ours vs the reference loops; must agree)
+  bench_training bench/bench_training.py main() on CUDA (train / eval images per second)
+
+The JSON summary is rewritten after every check, so a run cut short still leaves what it did.
+Exit status: 0 when every check passed (on CPU only with --allow-cpu), 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+NO_CUDA = "no CUDA device"
+LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-5
+GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-6
+
+
+def _sibling(name: str):
+    """Import bench/<name>.py by path (bench/ is not a package), shared with the other scripts."""
+    key = f"_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _read(getter):
+    """A setting's value, or the error's text (flags get renamed between torch releases)."""
+    try:
+        return getter()
+    except Exception as err:  # noqa: BLE001
+        return f"unavailable ({type(err).__name__})"
+
+
+# --------------------------------------------------------------------------- checks
+def check_environment(device: torch.device) -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
+            "cpu_threads": torch.get_num_threads(), "device": device.type}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(device_name=props.name, capability=f"{props.major}.{props.minor}",
+                    memory_gib=round(props.total_memory / 2**30, 1), device_count=torch.cuda.device_count(),
+                    cudnn=_read(torch.backends.cudnn.version),
+                    matmul_allow_tf32=_read(lambda: torch.backends.cuda.matmul.allow_tf32),
+                    cudnn_allow_tf32=_read(lambda: torch.backends.cudnn.allow_tf32),
+                    float32_matmul_precision=_read(torch.get_float32_matmul_precision))
+        x = torch.ones(4, device=device)
+        info["sum_on_device"] = float((x * 2).sum())  # first kernel: context up and working
+    for key, val in info.items():
+        print(f"  {key:<24} {val}")
+    return {"ok": True, "details": info}
+
+
+def check_trainer(device: torch.device, quick: bool) -> dict:
+    from core.models import build_model
+    from core.training import Trainer
+
+    bt = _sibling("bench_training")
+    config = (bt.tiny_config if quick else bt.default_config)(device.type, 2)
+    root = Path(tempfile.mkdtemp(prefix="hafs-gpucheck-"))
+    try:
+        trainer = Trainer(config, root=root, run_name="gpu-check")
+        start = time.perf_counter()
+        run = trainer.fit()
+        fit_s = time.perf_counter() - start
+        status, rows = run.status(), run.metrics()
+        param_device = next(trainer.model.parameters()).device.type
+        state = torch.load(run.path / "checkpoint.pt", map_location="cpu", weights_only=True)
+        fresh = build_model(config.model, trainer.data.channels, trainer.data.num_classes,
+                            None if trainer.frame is None else trainer.frame.weights)
+        fresh.load_state_dict(state["model"])
+        via_rundir = run.load_checkpoint()  # the app's own loader (also weights_only=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    details = {"config": "tiny" if quick else "default", "state": status.get("state"), "epochs_logged":
+               [r["epoch"] for r in rows], "checkpoint_epoch": state.get("epoch"), "param_device": param_device,
+               "fit_s": fit_s, "top1_last": rows[-1].get("top1"), "train_loss_last": rows[-1].get("train_loss"),
+               "rundir_checkpoint_epoch": via_rundir.get("epoch")}
+    ok = (details["state"] == "finished" and details["epochs_logged"] == [0, 1, 2]
+          and details["checkpoint_epoch"] == 2 and param_device == device.type)
+    print(f"  state {details['state']}, epochs {details['epochs_logged']}, params on {param_device}, "
+          f"checkpoint epoch {details['checkpoint_epoch']} loaded (weights_only=True), fit {fit_s:.1f} s")
+    return {"ok": bool(ok), "details": details}
+
+
+def _loss_and_grad(loss_fn, features: torch.Tensor, labels: torch.Tensor):
+    x = features.clone().requires_grad_(True)
+    loss = loss_fn(x, labels)
+    loss.backward()
+    return float(loss.detach()), x.grad.detach().cpu()
+
+
+def check_loss_cuda_cpu(device: torch.device, quick: bool) -> dict:
+    from core.frames import haframe
+    from core.losses import HAFrameLoss
+
+    k, batch, gamma = (100, 64, 2.0) if quick else (1010, 256, 5.0)
+    name, dist = _sibling("bench_frames").load_case(k)
+    frame = haframe(dist, gamma=gamma, min_similarity="exact", seed=0)
+    gen = torch.Generator().manual_seed(0)
+    features = 2.0 * torch.randn(batch, frame.dim, generator=gen)
+    labels = torch.randint(0, k, (batch,), generator=gen)
+    cpu_loss = HAFrameLoss(frame.weights, frame.target, alpha=0.4, beta=0.6)
+    dev_loss = HAFrameLoss(frame.weights, frame.target, alpha=0.4, beta=0.6).to(device)
+    l_cpu, g_cpu = _loss_and_grad(cpu_loss, features, labels)
+    l_dev, g_dev = _loss_and_grad(dev_loss, features.to(device), labels.to(device))
+    details = {"hierarchy": name, "K": k, "B": batch, "compared": f"{device.type} vs cpu",
+               "loss_cpu": l_cpu, "loss_device": l_dev, "loss_diff": abs(l_cpu - l_dev),
+               "grad_max_diff": float((g_cpu - g_dev).abs().max()), "grad_max_abs": float(g_cpu.abs().max())}
+    ok = (np.isclose(l_dev, l_cpu, rtol=LOSS_RTOL, atol=LOSS_ATOL)
+          and torch.allclose(g_dev, g_cpu, rtol=GRAD_RTOL, atol=GRAD_ATOL))
+    print(f"  {name} K = {k}: loss {l_dev:.6f} ({device.type}) vs {l_cpu:.6f} (cpu), |Δloss| {details['loss_diff']:.1e}, "
+          f"max |Δgrad| {details['grad_max_diff']:.1e} (max |grad| {details['grad_max_abs']:.1e})")
+    return {"ok": bool(ok), "details": details}
+
+
+def check_haframe_cpu(quick: bool) -> dict:
+    from core.frames import haframe
+
+    k, gamma, repeats = (100, 2.0, 1) if quick else (1010, 5.0, 3)
+    name, dist = _sibling("bench_frames").load_case(k)
+    haframe(dist[:8, :8], gamma=gamma)  # first LAPACK call carries one-off overhead
+    best, frame = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        frame = haframe(dist, gamma=gamma, min_similarity="exact")
+        best = min(best, time.perf_counter() - start)
+    err = float(np.abs(frame.weights @ frame.weights.T - frame.target).max())
+    details = {"hierarchy": name, "K": k, "gamma": gamma, "best_s": best, "repeats": repeats,
+               "m_star": frame.min_similarity, "max_abs_err": err}
+    print(f"  {name} K = {k}: haframe {1e3 * best:.1f} ms (best of {repeats}), max |WWᵀ−S| {err:.1e}")
+    return {"ok": err < 1e-6, "details": details}
+
+
+def check_bench_loss(device: torch.device, quick: bool) -> dict:
+    argv = ["--quick"] if quick else []
+    argv += ["--device", "cpu" if device.type == "cpu" else "all"]
+    rows = _sibling("bench_loss").main(argv)
+    return {"ok": all(r["agree"] for r in rows), "details": {"rows": rows}}
+
+
+def check_bench_training(device: torch.device, quick: bool) -> dict:
+    rows = _sibling("bench_training").main((["--quick"] if quick else []) + ["--device", device.type])
+    return {"ok": all(r["state"] == "finished" for r in rows), "details": {"rows": rows}}
+
+
+# --------------------------------------------------------------------------- driver
+def run_check(name: str, fn, *args) -> dict:
+    print(f"[{name}]", flush=True)
+    start = time.perf_counter()
+    try:
+        out = fn(*args)
+        row = {"check": name, "ok": bool(out["ok"]), "details": out["details"], "error": None}
+    except Exception as err:  # noqa: BLE001 - record it and go on to the next check
+        traceback.print_exc()
+        row = {"check": name, "ok": False, "details": {}, "error": f"{type(err).__name__}: {err}"}
+    row["seconds"] = time.perf_counter() - start
+    print(f"  -> {'ok' if row['ok'] else 'FAILED'} ({row['seconds']:.1f} s)", flush=True)
+    return row
+
+
+def write_summary(rows: list[dict], started: float, complete: bool, cuda: bool) -> Path | None:
+    out = os.environ.get("OUT")
+    if not out:
+        return None
+    path = Path(out) / "gpu_check.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"cuda": cuda, "complete": complete, "all_ok": all(r["ok"] for r in rows),
+           "seconds": time.perf_counter() - started, "checks": rows}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_jsonable(doc), indent=2))
+    tmp.replace(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--allow-cpu", action="store_true", help="without CUDA, run the checks on CPU and exit 0")
+    parser.add_argument("--quick", action="store_true", help="small sizes (what the test suite runs)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    cuda = torch.cuda.is_available()
+    if not cuda:
+        if not args.allow_cpu:
+            print(f"{NO_CUDA}: torch {torch.__version__} (CUDA build {torch.version.cuda}) sees no GPU; "
+                  "rerun with --allow-cpu to run the checks on CPU")
+            rows = [{"check": "cuda", "ok": False, "details": {"torch": torch.__version__}, "error": NO_CUDA,
+                     "seconds": 0.0}]
+            write_summary(rows, started, True, cuda)
+            return rows
+        print(f"{NO_CUDA}: running the checks on CPU (--allow-cpu)")
+    device = torch.device("cuda" if cuda else "cpu")
+
+    checks = [("environment", check_environment, device),
+              ("trainer", check_trainer, device, args.quick),
+              ("loss_cuda_cpu", check_loss_cuda_cpu, device, args.quick),
+              ("haframe_cpu", check_haframe_cpu, args.quick),
+              ("bench_loss", check_bench_loss, device, args.quick),
+              ("bench_training", check_bench_training, device, args.quick)]
+    rows: list[dict] = []
+    for name, fn, *fn_args in checks:
+        rows.append(run_check(name, fn, *fn_args))
+        write_summary(rows, started, False, cuda)
+    path = write_summary(rows, started, True, cuda)
+
+    print(f"\nGPU check on {device.type}{'' if cuda else ' (' + NO_CUDA + ')'}, "
+          f"{time.perf_counter() - started:.1f} s:")
+    for row in rows:
+        print(f"  {row['check']:<16} {'ok' if row['ok'] else 'FAILED':<7} {row['seconds']:7.1f} s"
+              f"{'  ' + row['error'] if row['error'] else ''}")
+    if path is not None:
+        print(f"summary written to {path}")
+    return rows
+
+
+def exit_code(rows: list[dict]) -> int:
+    return 0 if rows and all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(exit_code(main()))

@@ -8,16 +8,16 @@ import streamlit as st  # noqa: E402
 
 from app.common import projector  # noqa: E402
 
-st.set_page_config(page_title="HAFrame Studio", page_icon="🌳", layout="wide")
+st.set_page_config(page_title="HAFrame Studio", page_icon=":material/account_tree:", layout="wide")
 projector()  # start compiling UMAP in the background as soon as the app is up
 
 PAGES = Path(__file__).parent / "pages"
 navigation = st.navigation([
-    st.Page(PAGES / "hierarchy.py", title="Hierarchy", icon="🌳", default=True),
-    st.Page(PAGES / "frames.py", title="Frames", icon="📐"),
-    st.Page(PAGES / "train.py", title="Train", icon="🏋️"),
-    st.Page(PAGES / "collapse.py", title="Collapse", icon="🎯"),
-    st.Page(PAGES / "compare.py", title="Compare", icon="📊"),
+    st.Page(PAGES / "hierarchy.py", title="Hierarchy", icon=":material/account_tree:", default=True),
+    st.Page(PAGES / "frames.py", title="Frames", icon=":material/grid_on:"),
+    st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
+    st.Page(PAGES / "collapse.py", title="Collapse", icon=":material/scatter_plot:"),
+    st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
 ])
 st.sidebar.caption("HAFrame Studio — hierarchy-aware neural collapse (Liang & Davis, ICCV 2023)")
 navigation.run()

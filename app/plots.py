@@ -1,58 +1,133 @@
 """Plotly figure builders shared by the pages (pure functions: arrays in, figures out)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
 COSINE_SCALE = "RdBu_r"
+MAX_TICK_LABELS = 40  # heatmaps with more classes hide their tick labels (hover still names the cell)
+MAX_HOVER_NAMES = 300  # above this, hover shows class indices instead of K×K name strings
+
+# Friendlier names for metrics columns (legends, titles).
+METRIC_NAMES = {
+    "top1": "top-1 accuracy (%)",
+    "top5": "top-5 accuracy (%)",
+    "mistake_severity": "mistake severity",
+    "hdist@1": "avg. hier. distance @1",
+    "hdist@5": "avg. hier. distance @5",
+    "frame_dev_mean": "frame deviation (mean)",
+    "frame_dev_std": "frame deviation (std)",
+    "haf_dev_mean": "HAFrame deviation (mean)",
+    "train_loss": "training loss",
+    "train_ce": "cross-entropy",
+    "train_cos": "cosine loss",
+}
+
+
+def metric_name(key: str) -> str:
+    return METRIC_NAMES.get(key, key)
 
 
 def cosine_heatmap(matrix: np.ndarray, labels: list[str], title: str, zmin: float = -1.0, zmax: float = 1.0,
-                   scale: str = COSINE_SCALE) -> go.Figure:
-    """K×K heatmap of cosines; rows/columns labelled by class (pass them already in tree order)."""
-    fig = go.Figure(go.Heatmap(
-        z=matrix, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale=scale,
-        hovertemplate="%{y} · %{x}<br>cos = %{z:.3f}<extra></extra>",
-    ))
-    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis=dict(autorange="reversed", showticklabels=len(labels) <= 40),
-                      xaxis=dict(showticklabels=len(labels) <= 40))
+                   scale: str = COSINE_SCALE, value_name: str = "cos") -> go.Figure:
+    """K×K heatmap of cosines with square cells; rows/columns labelled by class (pass them in tree order).
+
+    The axes are numeric (class position) with the labels as tick text, so two classes that share a
+    display name stay two rows.
+    """
+    k = len(labels)
+    positions = list(range(k))
+    trace = dict(z=matrix, x=positions, y=positions, zmin=zmin, zmax=zmax, colorscale=scale,
+                 colorbar=dict(thickness=12, len=0.9))
+    if k <= MAX_HOVER_NAMES:
+        names = np.asarray(labels, dtype=object)
+        trace["customdata"] = np.stack(np.broadcast_arrays(names[:, None], names[None, :]), axis=-1)
+        trace["hovertemplate"] = f"%{{customdata[0]}} · %{{customdata[1]}}<br>{value_name} = %{{z:.3f}}<extra></extra>"
+    else:
+        trace["hovertemplate"] = f"class %{{y}} · class %{{x}}<br>{value_name} = %{{z:.3f}}<extra></extra>"
+    fig = go.Figure(go.Heatmap(**trace))
+    show = k <= MAX_TICK_LABELS
+    axis = dict(tickmode="array", tickvals=positions if show else [], ticktext=labels if show else [],
+                ticks="", showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(axis, tickangle=-60),
+                      yaxis=dict(axis, autorange="reversed", scaleanchor="x", scaleratio=1))
     return fig
 
 
 def distance_heatmap(distances: np.ndarray, labels: list[str]) -> go.Figure:
     fig = cosine_heatmap(distances, labels, "Hierarchical distance H − depth(LCA)", 0, float(distances.max()),
-                         "Viridis")
-    fig.update_traces(hovertemplate="%{y} · %{x}<br>d = %{z}<extra></extra>")
+                         "Viridis", value_name="d")
+    fig.update_traces(colorbar=dict(dtick=1), hovertemplate=fig.data[0].hovertemplate.replace("%{z:.3f}", "%{z}"))
     return fig
 
 
 def tree_sunburst(names: list[str], parents: list[str], labels: list[str]) -> go.Figure:
     """Sunburst of a tree given node names, parent names ('' for the root) and display labels."""
     fig = go.Figure(go.Sunburst(ids=names, parents=parents, labels=labels, branchvalues="remainder",
-                                hovertemplate="%{label}<extra></extra>", maxdepth=4))
+                                hovertemplate="%{label}<extra></extra>", maxdepth=4,
+                                insidetextorientation="radial"))
     fig.update_layout(height=460, margin=dict(l=0, r=0, t=10, b=0))
     return fig
 
 
-def projection_scatter(points: np.ndarray, colour: list[str], hover: list[str], title: str) -> go.Figure:
-    """2-D scatter of projected features coloured by class or ancestor."""
+def _palette(n: int) -> list[str]:
+    """Enough distinct colours for ``n`` groups, all dark enough to see on white (the theme's own
+    palette has near-white greys and only 10 colours)."""
+    if n <= 10:
+        return px.colors.qualitative.D3
+    if n <= 24:
+        return px.colors.qualitative.Dark24
+    return px.colors.qualitative.Dark24 + px.colors.qualitative.Light24 + px.colors.qualitative.Alphabet
+
+
+def projection_scatter(points: np.ndarray, colour: list[str], hover: list[str], title: str,
+                       order: list[str] | None = None) -> go.Figure:
+    """2-D scatter of projected features coloured by class or ancestor (legend in ``order`` if given)."""
+    groups = order if order is not None else list(dict.fromkeys(colour))
     fig = px.scatter(x=points[:, 0], y=points[:, 1], color=colour, hover_name=hover, title=title,
-                     labels={"x": "", "y": "", "color": ""}, render_mode="webgl")
+                     labels={"x": "", "y": "", "color": ""}, render_mode="webgl",
+                     category_orders={"color": groups}, color_discrete_sequence=_palette(len(groups)))
     fig.update_traces(marker=dict(size=5, opacity=0.8))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"))
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
+                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
     return fig
 
 
+def _integer_ticks(values) -> dict:
+    """Axis settings that put ticks on whole numbers only (epochs, distances)."""
+    values = list(values)
+    span = (max(values) - min(values)) if values else 1
+    return dict(tick0=0, dtick=max(1, math.ceil(span / 10)))
+
+
 def metric_curves(rows: list[dict], keys: list[str], title: str, series: str | None = None) -> go.Figure:
-    """Lines of ``keys`` over epochs from metrics rows (optionally tagged with a ``series`` column)."""
+    """Lines of ``keys`` over epochs from metrics rows (optionally tagged with a ``series`` name)."""
     fig = go.Figure()
     for key in keys:
         xs = [r["epoch"] for r in rows if r.get(key) is not None]
         ys = [r[key] for r in rows if r.get(key) is not None]
-        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=f"{series} · {key}" if series else key)
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="epoch")
+        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=series if series else metric_name(key),
+                        hovertemplate=f"epoch %{{x}}<br>{metric_name(key)} = %{{y:.4g}}<extra></extra>")
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(title="epoch", **_integer_ticks(r["epoch"] for r in rows)),
+                      showlegend=len(keys) > 1 or series is not None,
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    return fig
+
+
+def compare_curves(runs: dict[str, list[dict]], key: str) -> go.Figure:
+    """One line per run of metric ``key`` over epochs."""
+    fig = go.Figure()
+    for name, rows in runs.items():
+        fig.add_traces(metric_curves(rows, [key], "", series=name).data)
+    epochs = [r["epoch"] for rows in runs.values() for r in rows]
+    fig.update_layout(title=metric_name(key), height=380, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(title="epoch", **_integer_ticks(epochs)), showlegend=True,
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     return fig
 
 
@@ -60,7 +135,10 @@ def cosine_levels(levels: dict[str, dict[int, float]]) -> go.Figure:
     """Target cosine at each LCA distance, one line per frame."""
     fig = go.Figure()
     for name, by_distance in levels.items():
-        fig.add_scatter(x=list(by_distance), y=list(by_distance.values()), mode="lines+markers", name=name)
-    fig.update_layout(title="Target cosine by hierarchical distance", height=300, xaxis_title="distance d",
+        fig.add_scatter(x=list(by_distance), y=list(by_distance.values()), mode="lines+markers", name=name,
+                        hovertemplate="d = %{x}<br>cos = %{y:.4f}<extra>" + name + "</extra>")
+    distances = [d for by_distance in levels.values() for d in by_distance]
+    fig.update_layout(title="Target cosine by hierarchical distance", height=320,
+                      xaxis=dict(title="distance d", **_integer_ticks(distances)),
                       yaxis_title="cos", margin=dict(l=10, r=10, t=40, b=10))
     return fig

@@ -20,11 +20,22 @@ run = runs[st.selectbox("Run", range(len(runs)), index=names.index(active) if ac
 hierarchy = run.hierarchy()
 live = run.status().get("state") in ("running", "created")
 
-c1, c2, c3 = st.columns(3)
+groups_at = {lvl: len(set(hierarchy.ancestor_at(lvl))) for lvl in range(hierarchy.height, 0, -1)}
+levels = list(groups_at)
+readable = [lvl for lvl in levels if groups_at[lvl] <= 24]  # colours stay distinguishable
+c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
 method = c1.radio("Projection", ["UMAP", "PCA"], horizontal=True)
-level = c2.selectbox("Colour by", list(range(hierarchy.height, 0, -1)),
-                     format_func=lambda l: "class" if l == hierarchy.height else f"ancestor at depth {l}")
+level = c2.selectbox("Colour by", levels, index=levels.index(readable[0]) if readable else 0,
+                     format_func=lambda lvl: "class" if lvl == hierarchy.height
+                     else f"ancestor at depth {lvl} ({groups_at[lvl]} groups)")
 follow = c3.toggle("Follow the latest epoch", value=live)
+
+
+@st.fragment(run_every=1.0)
+def wait_for_umap(key, features) -> None:
+    """Poll the background UMAP; rerun the page once it is ready."""
+    if projector().umap(key, features) is not None:
+        st.rerun()
 
 
 @st.fragment(run_every=2.0 if live else None)
@@ -40,16 +51,19 @@ def view() -> None:
     if method == "UMAP":
         umap_points = projector().umap((run.name, epoch), features)
         if umap_points is None:
-            note = "PCA (UMAP is computing; it appears here when ready)"
+            note = "PCA (UMAP is computing; it replaces this when ready)"
+            if not live:  # a live view reruns anyway
+                wait_for_umap((run.name, epoch), features)
         else:
             points, note = umap_points, "UMAP"
     ancestors = hierarchy.ancestor_at(level)
+    order = hierarchy.tree_order()
     colour = [hierarchy.display(ancestors[y]) for y in labels]
     hover = [hierarchy.display(hierarchy.leaves[y]) for y in labels]
-    st.plotly_chart(plots.projection_scatter(points, colour, hover, f"Epoch {epoch} features · {note}"),
+    groups = list(dict.fromkeys(hierarchy.display(ancestors[i]) for i in order))
+    st.plotly_chart(plots.projection_scatter(points, colour, hover, f"Epoch {epoch} features · {note}", groups),
                     key="scatter")
 
-    order = hierarchy.tree_order()
     tick = [hierarchy.display(hierarchy.leaves[i]) for i in order]
     means = snap["class_means"]
     target = run.frame()["target"]
@@ -60,8 +74,10 @@ def view() -> None:
                        key="target")
     st.plotly_chart(plots.metric_curves(run.metrics(), ["frame_dev_mean", "frame_dev_std", "haf_dev_mean"],
                                         "Deviation from the target over epochs"), key="devcurve")
-    st.caption("frame_dev: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| and std of the difference over class pairs, against "
-               "this run's frame; haf_dev: the same against the HAFrame of the hierarchy.")
+    st.caption("Frame deviation: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| over class pairs (and its std) against this "
+               "run's frame (for a learnable head: centred means against the simplex ETF); HAFrame deviation: the "
+               "same against the hierarchy's HAFrame. Class means μ are over the whole test set; the scatter "
+               "shows a class-balanced subset of it.")
 
 
 view()

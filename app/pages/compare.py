@@ -6,28 +6,28 @@ from app import plots
 from app.common import RUNS_ROOT
 from core import list_runs
 
+CURVES = ["top1", "mistake_severity", "hdist@1", "hdist@5", "frame_dev_mean", "haf_dev_mean", "train_loss"]
+COLUMNS = ["run", "classifier", "dataset", "epoch", *CURVES[:-1]]
+
 st.title("Compare runs")
 runs = {r.name: r for r in list_runs(RUNS_ROOT)}
 if not runs:
     st.info("No runs yet: start one on the Train page or with `python -m core.train`.")
     st.stop()
 chosen = st.multiselect("Runs", list(runs), default=list(runs)[:3])
-rows = []
-for name in chosen:
-    metrics = runs[name].metrics()
-    if metrics:
-        config = runs[name].config()
-        rows.append({"run": name, "classifier": config.frame.head, "dataset": config.data.name, **metrics[-1]})
-if not rows:
+metrics = {name: runs[name].metrics() for name in chosen}
+metrics = {name: rows for name, rows in metrics.items() if rows}
+if not metrics:
     st.info("Pick runs that have finished at least one epoch.")
     st.stop()
-columns = ["run", "classifier", "dataset", "epoch", "top1", "mistake_severity", "hdist@1", "hdist@5",
-           "frame_dev_mean", "haf_dev_mean"]
-st.dataframe(pd.DataFrame(rows)[columns], hide_index=True)
-key = st.selectbox("Curve", ["top1", "mistake_severity", "hdist@1", "hdist@5", "frame_dev_mean", "haf_dev_mean",
-                             "train_loss"])
-fig = None
-for name in chosen:
-    curve = plots.metric_curves(runs[name].metrics(), [key], key, series=name)
-    fig = curve if fig is None else fig.add_traces(curve.data)
-st.plotly_chart(fig, key="compare")
+rows = [{"run": name, "classifier": runs[name].config().frame.head, "dataset": runs[name].config().data.name,
+         **rows[-1]} for name, rows in metrics.items()]
+SHORT = {"top1": "top-1 %", "mistake_severity": "severity", "frame_dev_mean": "frame dev",
+         "haf_dev_mean": "HAFrame dev"}
+st.dataframe(pd.DataFrame(rows).reindex(columns=COLUMNS), hide_index=True,
+             column_config={key: st.column_config.NumberColumn(SHORT.get(key, key), help=plots.metric_name(key),
+                                                                format="%.3f") for key in CURVES[:-1]})
+st.caption("Last evaluated epoch of each run. Top-1 in %; mistake severity and hier. distance in tree "
+           "levels (lower is better); deviations are mean |cos − target| over class pairs.")
+key = st.selectbox("Curve", CURVES, format_func=plots.metric_name, width=320)
+st.plotly_chart(plots.compare_curves(metrics, key), key="compare")

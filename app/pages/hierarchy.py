@@ -31,10 +31,12 @@ with right:
     st.caption("d(a, b) = H − depth(LCA(a, b)): siblings are 1 apart, classes meeting only at the root H apart. "
                "Classes in tree order, so subtrees form blocks.")
 
-st.subheader("Find a class")
-leaf = st.selectbox("Class", hierarchy.leaves, format_func=hierarchy.display)
-st.write(" → ".join(hierarchy.display(n) for n in hierarchy.ancestors(leaf)))
-
-st.subheader("Nodes per level")
-st.dataframe(pd.DataFrame({"depth": range(len(hierarchy.level_counts())), "nodes": hierarchy.level_counts()}),
-             hide_index=True)
+find, levels = st.columns([2, 1])
+with find:
+    st.subheader("Find a class")
+    leaf = st.selectbox("Class", hierarchy.leaves, format_func=hierarchy.display)
+    st.write(" → ".join(hierarchy.display(n) for n in hierarchy.ancestors(leaf)))
+with levels:
+    st.subheader("Nodes per level")
+    counts = hierarchy.level_counts()
+    st.dataframe(pd.DataFrame({"depth": range(len(counts)), "nodes": counts}), hide_index=True)

@@ -48,15 +48,18 @@ def progress() -> None:
     run = RunDir(RUNS_ROOT / run_name)
     status = run.status()
     event = jobs.latest(run_name)
-    head = st.columns([4, 1])
+    running = jobs.is_running(run_name)
+    head = st.columns([5, 1], vertical_alignment="center")
     head[0].markdown(f"**{run_name}** — {status.get('state', 'starting')}")
-    if jobs.is_running(run_name) and head[1].button("Stop", key="stop"):
+    if running and head[1].button("Stop", key="stop", width="stretch"):
         jobs.stop(run_name)
     if status.get("state") == "failed":
         st.error(f"Training failed: {status.get('error')}")
     if event is not None and event.epochs:
         done = (event.epoch - 1 + event.step / max(event.steps, 1)) if event.kind == "batch" else event.epoch
         st.progress(min(done / event.epochs, 1.0), text=f"epoch {event.epoch} of {event.epochs}")
+    elif running:
+        st.progress(0.0, text="preparing the data and evaluating the untrained model (epoch 0)…")
     rows = run.metrics()
     if rows:
         c1, c2 = st.columns(2)

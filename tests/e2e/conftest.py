@@ -149,18 +149,27 @@ def shots(tmp_path_factory):
     return save
 
 
-def _full_screenshot(page, path: Path) -> None:
-    """Streamlit scrolls inside its main section, so grow the viewport to the content before shooting."""
-    size = page.viewport_size
-    height = page.evaluate(
+def _content_height(page) -> int:
+    return int(page.evaluate(
         """() => {
-            const main = document.querySelector('[data-testid="stMain"]')
-                || document.querySelector('[data-testid="stAppViewContainer"]');
-            return main ? main.scrollHeight : document.body.scrollHeight;
-        }""")
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 20, 6000))})
-    page.wait_for_timeout(600)  # let plotly re-layout to the new size
+            const items = document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]');
+            const main = document.querySelector('[data-testid="stMain"]');
+            let bottom = main ? main.scrollHeight : document.body.scrollHeight;
+            for (const item of items) bottom = Math.max(bottom, item.getBoundingClientRect().bottom + 80);
+            return bottom;
+        }"""))
+
+
+def _full_screenshot(page, path: Path) -> None:
+    """Streamlit scrolls inside its main section, so grow the viewport to the content before shooting
+    (twice: charts re-layout to the new size and may change the height)."""
+    size = page.viewport_size
     try:
+        height = size["height"]
+        for _ in range(2):
+            height = max(height, min(_content_height(page), 8000))
+            page.set_viewport_size({"width": size["width"], "height": height})
+            page.wait_for_timeout(700)
         page.screenshot(path=str(path), full_page=True)
     finally:
         page.set_viewport_size(size)

@@ -60,18 +60,23 @@ def go_to(page, link: str) -> None:
     wait_idle(page)
 
 
-def wait_for_charts(page, minimum: int = 1) -> None:
-    """Wait until at least ``minimum`` plotly charts have drawn their SVG."""
+def wait_for_charts(page, minimum: int = 1, where: str = "", server=None, timeout_s: float = 30.0) -> None:
+    """Wait until at least ``minimum`` plotly charts have drawn their SVG (failing at once on an error)."""
     charts = page.locator('[data-testid="stPlotlyChart"] .main-svg')
-    charts.nth(minimum - 1).wait_for(state="attached", timeout=30_000)
+    deadline = time.monotonic() + timeout_s
+    while charts.count() < minimum:
+        assert_clean(page, where or f"charts on {page.url}", server)
+        assert time.monotonic() < deadline, f"{where}: only {charts.count()} of {minimum} charts after {timeout_s} s"
+        page.wait_for_timeout(200)
 
 
-def assert_clean(page, where: str) -> None:
-    """No uncaught exception and no error alert on the page."""
+def assert_clean(page, where: str, server=None) -> None:
+    """No uncaught exception and no error alert on the page (the server log's tail in the message)."""
+    log = f"\n--- server log (tail) ---\n{server.log_text()[-4000:]}" if server is not None else ""
     exceptions = page.locator('[data-testid="stException"]')
-    assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.first.inner_text()[:2000]}"
+    assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.first.inner_text()[:2000]}{log}"
     errors = page.locator('[data-testid="stAlertContentError"]')
-    assert errors.count() == 0, f"{where}: error shown: {errors.first.inner_text()[:2000]}"
+    assert errors.count() == 0, f"{where}: error shown: {errors.first.inner_text()[:2000]}{log}"
 
 
 def assert_log_clean(server) -> None:
@@ -96,14 +101,14 @@ def choose_hierarchy(page, option: str) -> None:
 # ---------------------------------------------------------------------------------------------- tests
 def test_every_page_and_a_training_run(server, page, shots):
     open_app(page, server)
-    assert_clean(page, "start")
+    assert_clean(page, "start", server)
 
     # Pages before any run exists.
     for link in PAGES:
         go_to(page, link)
         if link in ("Hierarchy", "Frames"):
-            wait_for_charts(page, 2)
-        assert_clean(page, link)
+            wait_for_charts(page, 2, server=server)
+        assert_clean(page, link, server)
         shots(page, f"{list(PAGES).index(link) + 1}_{link.lower()}_empty")
 
     # A one-epoch run on synthetic data.
@@ -119,8 +124,8 @@ def test_every_page_and_a_training_run(server, page, shots):
     assert state_line.endswith("finished"), f"the run did not finish: {state_line}"
     run_name = state_line.split(" — ")[0].strip()
     assert (server.runs_dir / run_name / "config.json").exists(), f"{run_name} is not in the run store"
-    wait_for_charts(page, 4)
-    assert_clean(page, "Train after the run")
+    wait_for_charts(page, 4, server=server)
+    assert_clean(page, "Train after the run", server)
     shots(page, "3_train_finished")
 
     # The run on the Collapse page, with its charts.
@@ -128,21 +133,21 @@ def test_every_page_and_a_training_run(server, page, shots):
     run_box = page.locator('[data-testid="stSelectbox"]').first
     run_box.wait_for(state="visible")
     assert run_name in widget_text(run_box), f"the run {run_name} is not picked on Collapse: {widget_text(run_box)}"
-    wait_for_charts(page, 3)
-    assert_clean(page, "Collapse")
+    wait_for_charts(page, 3, server=server)
+    assert_clean(page, "Collapse", server)
     shots(page, "4_collapse_run")
 
     # And on Compare.
     go_to(page, "Compare")
     page.locator('[data-testid="stDataFrame"]').wait_for(state="visible")
-    wait_for_charts(page, 1)
-    assert_clean(page, "Compare")
+    wait_for_charts(page, 1, server=server)
+    assert_clean(page, "Compare", server)
     shots(page, "5_compare_run")
 
     # Back to the first pages once runs exist (nothing there should depend on the run store).
     go_to(page, "Hierarchy")
-    wait_for_charts(page, 2)
-    assert_clean(page, "Hierarchy again")
+    wait_for_charts(page, 2, server=server)
+    assert_clean(page, "Hierarchy again", server)
     assert_log_clean(server)
 
 
@@ -170,6 +175,6 @@ def test_bad_hierarchy_upload_shows_an_error(server, page, shots, tmp_path):
     # The server is still fine, and a bundled hierarchy still works in the same session.
     assert server.healthy()
     choose_hierarchy(page, "synthetic")
-    wait_for_charts(page, 2)
-    assert_clean(page, "Frames after a bad upload")
+    wait_for_charts(page, 2, server=server)
+    assert_clean(page, "Frames after a bad upload", server)
     assert_log_clean(server)

@@ -70,7 +70,7 @@ def choose_hierarchy(key: str = "hierarchy") -> tuple[Hierarchy, str] | None:
     try:
         hierarchy = uploaded(data, filename)
     except HierarchyError as err:
-        st.error(f"Could not read **{filename}**: {err}")
+        st.error(f"Could not read this hierarchy. {err}")  # the message names the file and the spot
         return None
     st.session_state[f"{key}_upload"] = (data, filename)
     return hierarchy, str(_save_upload(data, filename))

@@ -19,5 +19,5 @@ navigation = st.navigation([
     st.Page(PAGES / "collapse.py", title="Collapse", icon=":material/scatter_plot:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
 ])
-st.sidebar.caption("HAFrame Studio — hierarchy-aware neural collapse (Liang & Davis, ICCV 2023)")
 navigation.run()
+st.sidebar.caption("HAFrame Studio — hierarchy-aware neural collapse (Liang & Davis, ICCV 2023)")

@@ -69,7 +69,7 @@ class RunDir:
     def create(cls, root: Path | str, config: RunConfig, name: str | None = None) -> RunDir:
         """A new, empty run directory (``name`` or a timestamped one) with config.json written."""
         root = Path(root)
-        base = name or time.strftime("%Y%m%d-%H%M%S") + f"-{config.frame.head}-{config.data.name}"
+        base = name or _default_name(config)
         path, n = root / base, 1
         while path.exists() and any(path.iterdir()):
             n += 1
@@ -153,6 +153,15 @@ class RunDir:
 
     def load_checkpoint(self, map_location="cpu") -> dict:
         return torch.load(self.path / "checkpoint.pt", map_location=map_location, weights_only=True)
+
+
+def _default_name(config: RunConfig) -> str:
+    """'<time>-<head>-<dataset>[-<hierarchy>]', e.g. 20261127-101500-haframe-synthetic-cifar100."""
+    parts = [time.strftime("%Y%m%d-%H%M%S"), config.frame.head, config.data.name]
+    hierarchy = Path(config.data.hierarchy).stem
+    if hierarchy != config.data.name:
+        parts.append(hierarchy)
+    return "-".join(parts)
 
 
 def list_runs(root: Path | str = DEFAULT_ROOT) -> list[RunDir]:

@@ -24,8 +24,8 @@ import torch
 __all__ = [
     "Frame", "FrameError", "MAPPINGS", "etf", "haframe", "similarity_matrix", "base_kernel",
     "critical_min_similarity", "grid_min_similarity", "reference_grid_search", "resolve_min_similarity",
-    "spectrum", "feasibility_curve", "cosine_by_distance", "cosines_by_distance", "coordinates_3d",
-    "export_frame", "EXPORT_FORMATS",
+    "spectrum", "feasibility_curve", "min_eigenvalue_curve", "cosine_by_distance", "cosines_by_distance",
+    "coordinates_3d", "export_frame", "EXPORT_FORMATS",
 ]
 
 MAPPINGS = ("exponential", "linear")
@@ -182,6 +182,17 @@ def feasibility_curve(distances, gamma: float = 2.0, mapping: str = "exponential
     return ms, _lambda_min_many(kernel, ms), m_star
 
 
+def min_eigenvalue_curve(target_eig: tuple[np.ndarray, np.ndarray], min_similarity: float,
+                         ms: np.ndarray) -> np.ndarray:
+    """λ_min(S(m')) for each m' in ``ms``, from ``numpy.linalg.eigh(S(m))`` of one target S(m), m < 1.
+
+    ``feasibility_curve`` without a new O(K³) decomposition, for a caller that already has S(m)'s (e.g.
+    for the spectrum): S(m') = (1 − μ)·S(m) + μ·J with μ = 1 − (1 − m')/(1 − m), the same rank-one problem.
+    """
+    mu = 1.0 - (1.0 - np.asarray(ms, dtype=np.float64)) / (1.0 - float(min_similarity))
+    return _lambda_min_eig(*target_eig, mu)
+
+
 def cosine_by_distance(target: np.ndarray, distances: np.ndarray) -> dict[int, float]:
     """Target cosine at each off-diagonal distance level d → s(d) (mean over pairs at d)."""
     dist = np.asarray(distances)
@@ -196,13 +207,14 @@ def cosines_by_distance(target: np.ndarray, distances: np.ndarray) -> dict[int, 
     return {int(d): cos[dist == d] for d in np.unique(dist)}
 
 
-def coordinates_3d(target: np.ndarray) -> tuple[np.ndarray, float]:
+def coordinates_3d(target: np.ndarray, eig: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, float]:
     """(K, 3) coordinates of frame vectors along the Gram matrix's top 3 principal axes.
 
     Returns the coordinates and the share of ‖W‖²_F they keep (1.0 means the view is exact, as for
-    K ≤ 3, or K = 4 at m = m*, where the frame has rank 3).
+    K ≤ 3, or K = 4 at m = m*, where the frame has rank 3). ``eig``: ``numpy.linalg.eigh(target)``
+    when the caller already has it (e.g. for the spectrum), to skip a second decomposition.
     """
-    vals, vecs = np.linalg.eigh(target)
+    vals, vecs = np.linalg.eigh(target) if eig is None else eig
     top = np.clip(vals[::-1][:3], 0.0, None)
     coords = vecs[:, ::-1][:, :3] * np.sqrt(top)
     if coords.shape[1] < 3:
@@ -280,13 +292,15 @@ def _critical(kernel: np.ndarray) -> tuple[float, float]:
 
 
 def _cholesky(kernel: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.cholesky(kernel)
-    except np.linalg.LinAlgError:
-        raise FrameError(
-            "the distance kernel is not positive definite, so no hierarchy-aware frame exists for "
-            "these distances with this mapping (is the distance an ultrametric tree distance?)"
-        ) from None
+    # torch, like the rest of the construction: mixing numpy's BLAS threads with torch's OpenMP
+    # threads makes them fight over the cores (a 20× slow-down seen on 2 cores).
+    chol, info = torch.linalg.cholesky_ex(torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float64)))
+    if int(info) == 0:
+        return chol.numpy()
+    raise FrameError(
+        "the distance kernel is not positive definite, so no hierarchy-aware frame exists for "
+        "these distances with this mapping (is the distance an ultrametric tree distance?)"
+    )
 
 
 def _factor(chol: np.ndarray, u: np.ndarray, m: float) -> np.ndarray:
@@ -305,26 +319,50 @@ def _embed(frame: np.ndarray, dim: int | None, seed: int | None) -> np.ndarray:
         raise FrameError(f"dim must be at least the number of classes ({k}), got {d}")
     if seed is None:
         return np.pad(frame, ((0, 0), (0, d - k)))
-    # W = frame·Qᵀ for Q the (sign-fixed) orthonormal factor of a seeded d×k Gaussian. Q is applied
-    # from its Householder reflectors (geqrf + ormqr) instead of being formed: half the work.
-    gauss = torch.from_numpy(np.random.default_rng(seed).standard_normal((d, k)))
-    reflectors, tau = torch.geqrf(gauss)
-    signs = torch.sign(torch.diagonal(reflectors))  # sign of R's diagonal: Q is then unique
+    reflectors, tau, signs = _haar_reflectors(d, k, seed)
     padded = torch.zeros(k, d, dtype=torch.float64)
-    padded[:, :k] = torch.from_numpy(frame) * signs
-    return torch.ormqr(reflectors, tau, padded, left=False, transpose=True).numpy()
+    padded[:, :k] = torch.from_numpy(frame * signs)
+    return torch.ormqr(reflectors, tau, padded, left=False, transpose=True).numpy()  # frame·Q[:, :k]ᵀ
+
+
+def _haar_reflectors(d: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Householder reflectors (LAPACK geqrf layout) of a uniformly random d×d rotation Q.
+
+    QR of a d×k Gaussian matrix gives Haar-distributed orthonormal columns, but only its reflectors
+    matter, and by rotation invariance reflector j is built from a fresh Gaussian vector in R^(d−j)
+    (Stewart, 1980). Drawing those directly skips the factorisation. Also returns the signs of R's
+    diagonal, by which the caller flips columns (Q·diag(signs) is the sign-fixed, unique factor).
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.standard_normal(k * d - k * (k - 1) // 2)  # lengths d, d − 1, …, d − k + 1
+    reflectors = np.zeros((d, k))
+    tau = np.empty(k)
+    start = 0
+    for j in range(k):
+        x = draws[start:start + d - j]
+        start += d - j
+        alpha, norm = x[0], np.linalg.norm(x)
+        beta = -np.copysign(norm, alpha)  # LAPACK dlarfg: H·x = beta·e₁
+        tau[j] = (beta - alpha) / beta
+        reflectors[j + 1:, j] = x[1:] / (alpha - beta)
+        reflectors[j, j] = beta
+    return torch.from_numpy(reflectors), torch.from_numpy(tau), np.sign(np.diag(reflectors))
 
 
 def _lambda_min_many(kernel: np.ndarray, ms: np.ndarray) -> np.ndarray:
-    """λ_min((1 − m)E + m·11ᵀ) for many m from one eigendecomposition of E.
+    """λ_min((1 − m)E + m·11ᵀ) for many m from one eigendecomposition of E."""
+    return _lambda_min_eig(*np.linalg.eigh(kernel), ms)
+
+
+def _lambda_min_eig(vals: np.ndarray, vecs: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """λ_min((1 − m)E + m·11ᵀ) for many m, given E = V diag(vals) Vᵀ.
 
     In E's eigenbasis S = aΛ + b·zzᵀ (a = 1 − m, b = m, z = Vᵀ1). Eigenvectors with z_j = 0
     (e.g. differences of siblings) keep eigenvalue aλ_j; the rest solve the secular equation
     1 + b·Σ z_j²/(aλ_j − x) = 0, whose smallest root we find by bisection.
     """
-    vals, vecs = np.linalg.eigh(kernel)
-    weight = (vecs.T @ np.ones(len(kernel))) ** 2
-    coupled = weight > 1e-10 * len(kernel)
+    weight = (vecs.T @ np.ones(len(vals))) ** 2
+    coupled = weight > 1e-10 * len(vals)
     lam_c, w_c = vals[coupled], weight[coupled]
     out = np.empty(len(ms))
     for i, m in enumerate(ms):

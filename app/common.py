@@ -69,8 +69,9 @@ def choose_hierarchy(key: str = "hierarchy") -> tuple[Hierarchy, str] | None:
         data, filename = file.getvalue(), file.name
     try:
         hierarchy = uploaded(data, filename)
-    except HierarchyError as err:
-        st.error(f"Could not read this hierarchy. {err}")  # the message names the file and the spot
+    except HierarchyError as err:  # the message names the file and the spot
+        st.sidebar.error(f"Could not read this hierarchy. {err}", icon=":material/error:")  # under the uploader
+        st.error(f"Could not read this hierarchy. {err}", icon=":material/error:")
         return None
     st.session_state[f"{key}_upload"] = (data, filename)
     return hierarchy, str(_save_upload(data, filename))

@@ -61,8 +61,10 @@ def view() -> None:
     colour = [hierarchy.display(ancestors[y]) for y in labels]
     hover = [hierarchy.display(hierarchy.leaves[y]) for y in labels]
     groups = list(dict.fromkeys(hierarchy.display(ancestors[i]) for i in order))
-    st.plotly_chart(plots.projection_scatter(points, colour, hover, f"Epoch {epoch} features · {note}", groups),
-                    key="scatter")
+    branch_of = dict(zip((hierarchy.display(a) for a in ancestors), hierarchy.ancestor_at(min(1, level))))
+    colours = plots.tree_palette(groups, [branch_of[g] for g in groups])
+    st.plotly_chart(plots.projection_scatter(points, colour, hover, f"Epoch {epoch} features · {note}", groups,
+                                             colours), key="scatter")
 
     tick = [hierarchy.display(hierarchy.leaves[i]) for i in order]
     means = snap["class_means"]
@@ -72,12 +74,15 @@ def view() -> None:
                                            f"Class-mean cosines, epoch {epoch}"), key="means")
     right.plotly_chart(plots.cosine_heatmap(target[np.ix_(order, order)], tick, "Target cosines (the frame)"),
                        key="target")
-    st.plotly_chart(plots.metric_curves(run.metrics(), ["frame_dev_mean", "frame_dev_std", "haf_dev_mean"],
-                                        "Deviation from the target over epochs"), key="devcurve")
+    rows = run.metrics()
+    same = all(abs(r.get("frame_dev_mean", 0) - r.get("haf_dev_mean", 1)) < 1e-9 for r in rows)  # frame = HAFrame
+    keys = ["frame_dev_mean", "frame_dev_std"] + ([] if same else ["haf_dev_mean"])
+    st.plotly_chart(plots.metric_curves(rows, keys, "Deviation from the target over epochs"), key="devcurve")
     st.caption("Frame deviation: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| over class pairs (and its std) against this "
                "run's frame (for a learnable head: centred means against the simplex ETF); HAFrame deviation: the "
-               "same against the hierarchy's HAFrame. Class means μ are over the whole test set; the scatter "
-               "shows a class-balanced subset of it.")
+               "same against the hierarchy's HAFrame"
+               + (" (not drawn: this run's frame is that HAFrame, so the two lines coincide)" if same else "")
+               + ". Class means μ are over the whole test set; the scatter shows a class-balanced subset of it.")
 
 
 view()

@@ -1,10 +1,12 @@
 """Train: configure a run, start it in the background, watch it live."""
 import streamlit as st
+import torch
 
 from app import plots
-from app.common import RUNS_ROOT, choose_hierarchy, job_registry
-from core import DataConfig, FrameConfig, OptimConfig, RunConfig, RunDir
+from app.common import RUNS_ROOT, bundled, choose_hierarchy, job_registry
+from core import DataConfig, FrameConfig, ModelConfig, OptimConfig, RunConfig, RunDir
 from core.config import ConfigError
+from core.frames import FrameError, resolve_min_similarity
 
 st.title("Train")
 picked = choose_hierarchy()
@@ -12,6 +14,23 @@ if picked is None:
     st.stop()
 hierarchy, source = picked
 jobs = job_registry()
+
+DEVICE = f"CUDA · {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU"
+M_MODES = {"exact": "exact m*", "grid": "reference grid", "value": "value"}
+
+
+def check(config: RunConfig, hierarchy) -> None:
+    """What RunConfig cannot check without the hierarchy: feature dimension and a given m (FrameError)."""
+    k = hierarchy.num_classes
+    if config.model.feature_dim and config.model.feature_dim < k:
+        raise ConfigError(f"model.feature_dim must be 0 (= K) or at least K = {k}, got {config.model.feature_dim}")
+    if config.frame.head == "haframe" and config.frame.min_similarity not in ("exact", "grid"):
+        try:
+            resolve_min_similarity(hierarchy.distance_matrix(), float(config.frame.min_similarity),
+                                   config.frame.gamma, config.frame.mapping)
+        except FrameError as err:
+            raise ConfigError(f"frame.min_similarity: {err}") from None
+
 
 with st.form("run"):
     c1, c2, c3 = st.columns(3)
@@ -24,16 +43,34 @@ with st.form("run"):
     gamma = c4.slider("γ", 0.5, 10.0, 2.0, 0.5)
     alpha = c5.slider("α (cosine-loss weight)", 0.0, 1.0, 0.4, 0.05)
     per_class = c6.number_input("Training images per class (synthetic)", 10, 2000, 200, 10)
+    with st.expander("Advanced"):
+        a1, a2, a3 = st.columns(3)
+        m_mode = a1.radio("Min similarity m", list(M_MODES), format_func=M_MODES.get, horizontal=True,
+                          help="HAFrame only. exact: the smallest feasible m*; grid: the reference's grid "
+                               "search; value: the number below (must be ≥ m*)")
+        m_value = a1.number_input("m (for 'value')", -1.0, 0.999, 0.0, 0.01, format="%.3f")
+        mapping = a2.selectbox("Mapping", ["exponential", "linear"], help="distance → similarity kernel")
+        lr = a2.number_input("Learning rate", 0.0, 10.0, 0.05, 0.005, format="%.4f")
+        batch = a3.number_input("Batch size", 2, 4096, 64, 16)
+        dim = a3.number_input("Feature dimension (0 = K)", 0, 65536, 0, 1)
+        seed = a1.number_input("Seed", 0, 2**31 - 1, 0, 1, help="weights, data, batch order and frame rotation")
+        a2.text_input("Device", DEVICE, disabled=True, help="CUDA when available, else CPU")
     submitted = st.form_submit_button("Start training", type="primary")
 
 if submitted:
     try:
+        fashion = dataset == "fashion_mnist"
         config = RunConfig(
-            data=DataConfig(name=dataset, hierarchy="fashion_mnist" if dataset == "fashion_mnist" else source,
-                            train_per_class=int(per_class), limit_train=6000 if dataset == "fashion_mnist" else 0),
-            frame=FrameConfig(head=head, gamma=float(gamma)),
-            optim=OptimConfig(epochs=int(epochs), alpha=float(alpha), beta=1.0 - float(alpha)),
+            data=DataConfig(name=dataset, hierarchy="fashion_mnist" if fashion else source,
+                            train_per_class=int(per_class), limit_train=6000 if fashion else 0, seed=int(seed)),
+            frame=FrameConfig(head=head, gamma=float(gamma), mapping=mapping, seed=int(seed),
+                              min_similarity=repr(float(m_value)) if m_mode == "value" else m_mode),
+            model=ModelConfig(feature_dim=int(dim)),
+            optim=OptimConfig(epochs=int(epochs), alpha=float(alpha), beta=1.0 - float(alpha), lr=float(lr),
+                              batch_size=int(batch)),
+            seed=int(seed),
         )
+        check(config, bundled("fashion_mnist") if fashion else hierarchy)
         st.session_state["active_run"] = jobs.start(config)
     except ConfigError as err:
         st.error(f"Invalid settings: {err}")

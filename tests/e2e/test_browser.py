@@ -1,4 +1,4 @@
-"""Browser end-to-end test: every page through the sidebar, a one-epoch training run, a bad upload.
+"""Browser end-to-end test: every page through the sidebar, a one-epoch training run, bad uploads of every kind.
 
 Runs the real app (``streamlit run app/main.py``) in headless Chromium; see conftest.py. Screenshots
 of every page go to the test's tmp folder and to /tmp/e2e_shots/.
@@ -151,21 +151,40 @@ def test_every_page_and_a_training_run(server, page, shots):
     assert_log_clean(server)
 
 
-def test_bad_hierarchy_upload_shows_an_error(server, page, shots, tmp_path):
+BAD_UPLOADS = {  # file → (content, what the message must say)
+    "bad.json": (b"not json {", "not valid JSON"),
+    "cyclic.csv": (b"parent,child\na,b\nb,a\n", "cycle"),
+    "repeated_leaf.json": (b'{"name": "r", "children": [{"name": "x", "children": [{"name": "a"}]}, '
+                           b'{"name": "y", "children": [{"name": "a"}]}]}', "duplicate leaf name 'a'"),
+    "single_leaf.nwk": (b"(a)root;", "1 leaf; at least 2 are needed"),
+    "empty.csv": (b"", "the file is empty"),
+    "model.pkl": (b"\x80\x04K\x01.", "pickle files are never loaded"),
+}
+
+
+def test_bad_hierarchy_uploads_show_an_error(server, page, shots, tmp_path):
     open_app(page, server)
     go_to(page, "Hierarchy")
     choose_hierarchy(page, "Upload a hierarchy…")
     page.get_by_text("Upload a hierarchy file in the sidebar").wait_for(state="visible")
-    bad = tmp_path / "bad.json"
-    bad.write_bytes(b"not json {")
-    page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
-    error = page.locator('[data-testid="stAlertContentError"]')
-    error.wait_for(state="visible")
-    wait_idle(page)
-    text = error.inner_text()
-    assert "bad.json" in text and "Could not read" in text, f"unclear error message: {text}"
-    assert page.locator('[data-testid="stException"]').count() == 0, "an exception was shown for a bad upload"
-    shots(page, "6_hierarchy_bad_upload")
+    uploader = page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]')
+    sidebar_error = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
+    main_error = page.locator('[data-testid="stMain"] [data-testid="stAlertContentError"]')
+    for name, (content, problem) in BAD_UPLOADS.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        uploader.set_input_files(str(path))
+        sidebar_error.filter(has_text=name).wait_for(state="visible")
+        wait_idle(page)
+        for where, error in (("sidebar", sidebar_error), ("page", main_error)):
+            assert error.count() == 1, f"{name}: {error.count()} errors in the {where}"
+            text = error.inner_text()
+            assert name in text and "Could not read" in text and problem in text, f"{name}: unclear error: {text}"
+        assert page.locator('[data-testid="stException"]').count() == 0, f"an exception was shown for {name}"
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, f"charts drawn for {name}"
+        assert server.healthy(), f"the server is down after uploading {name}"
+        if name == "cyclic.csv":
+            shots(page, "6_hierarchy_bad_upload")
 
     # Another page asks for a hierarchy again (a failed upload is not kept), without a traceback.
     go_to(page, "Frames")
@@ -176,5 +195,5 @@ def test_bad_hierarchy_upload_shows_an_error(server, page, shots, tmp_path):
     assert server.healthy()
     choose_hierarchy(page, "synthetic")
     wait_for_charts(page, 2, server=server)
-    assert_clean(page, "Frames after a bad upload", server)
+    assert_clean(page, "Frames after bad uploads", server)
     assert_log_clean(server)

@@ -88,7 +88,7 @@ class Hierarchy:
         roots = [n for n in order if n not in parent_of]
         if not roots:
             start = next(iter(order))
-            raise HierarchyError(f"{prefix}cycle: {_cycle_through(start, parent_of)}")
+            raise HierarchyError(f"{prefix}not a tree: {_cycle_through(start, parent_of)}")
         if len(roots) > 1:
             listed = ", ".join(f"'{r}'" for r in roots[:5])
             raise HierarchyError(f"{prefix}not a tree: {len(roots)} roots ({listed})")

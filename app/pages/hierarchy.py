@@ -66,7 +66,7 @@ with right:
 find, levels = st.columns([2, 1])
 with find:
     st.subheader("Find a class")
-    query = st.text_input("Search classes", placeholder="part of a class name, e.g. circle", key="class_search",
+    query = st.text_input("Search classes", placeholder="part of a class name, e.g. beta", key="class_search",
                           help="Case-insensitive; matches class names and display names.").strip()
     if query:
         needle = query.casefold()

@@ -100,12 +100,12 @@ def test_failed_run_is_shown_on_the_train_page(runs_root, tiny_config):
 # ---------------------------------------------------------------------------------------------- Hierarchy page
 def test_hierarchy_search_lists_matching_classes_with_their_path(runs_root):
     at = open_page("hierarchy")
-    at.text_input(key="class_search").input("CIRCLE").run()  # case-insensitive
+    at.text_input(key="class_search").input("BETA").run()  # case-insensitive
     assert_clean(at)
     table = at.dataframe[0].value
-    assert len(table) == 6 and all("circle" in name for name in table["class"])
-    assert "synthetic → warm → warm circles" in list(table["path from the root"])
-    assert any("6 of 12 classes match" in c.value for c in at.caption)
+    assert len(table) == 4 and all("beta" in name for name in table["class"])
+    assert "synthetic → beta → beta-2" in list(table["path from the root"])
+    assert any("4 of 12 classes match" in c.value for c in at.caption)
     at.text_input(key="class_search").input("zebra").run()
     assert any("zebra" in i.value for i in at.info)
 
@@ -130,15 +130,15 @@ def test_hierarchy_conventions_differ_on_an_unbalanced_upload(runs_root):
 
 
 def test_hierarchy_downloads(runs_root):
-    at = open_page("hierarchy")
+    at = open_page("hierarchy")  # synthetic: names without spaces, all four formats work
+    assert not any(b.proto.disabled for b in at.get("download_button"))
+    at.sidebar.selectbox[0].select("fashion_mnist").run()
     buttons = {b.proto.label: b.proto for b in at.get("download_button")}
     assert list(buttons) == ["JSON", "CSV edges", "Newick", "isa.txt"]
     assert not any(buttons[k].disabled for k in ("JSON", "CSV edges", "Newick"))
-    # The synthetic hierarchy's node names hold spaces, which isa.txt cannot write: disabled, with the reason.
+    # Fashion-MNIST's names hold spaces ("Ankle boot"), which isa.txt cannot write: disabled, with the reason.
     assert buttons["isa.txt"].disabled and "whitespace" in buttons["isa.txt"].help
     assert any("isa.txt is unavailable" in c.value for c in at.caption)
-    at.sidebar.selectbox[0].select("cifar100").run()  # names without spaces: all four work
-    assert not any(b.proto.disabled for b in at.get("download_button"))
 
 
 def test_tree_outline_html():
@@ -149,7 +149,7 @@ def test_tree_outline_html():
     leaf = [i in set(h.leaf_ids.tolist()) for i in range(h.num_nodes)]
     text = tree_outline_html(h.parents.tolist(), [h.display(n) for n in h.names], leaf)
     assert text.count("<details") == text.count("</details>") == h.num_nodes - h.num_classes
-    assert "red circle" in text and "(12 classes)" in text
+    assert "gamma-1b" in text and "(12 classes)" in text
     assert tree_outline_html([-1, 0, 0], ["r", "<a>", "b"], [False, True, True]).count("&lt;a&gt;") == 1
 
 

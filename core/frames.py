@@ -364,25 +364,23 @@ def _lambda_min_eig(vals: np.ndarray, vecs: np.ndarray, ms: np.ndarray) -> np.nd
     weight = (vecs.T @ np.ones(len(vals))) ** 2
     coupled = weight > 1e-10 * len(vals)
     lam_c, w_c = vals[coupled], weight[coupled]
-    out = np.empty(len(ms))
-    for i, m in enumerate(ms):
-        a, b = 1.0 - m, m
-        lowest_free = a * vals[~coupled].min() if (~coupled).any() else np.inf
-        if b == 0 or not coupled.any():
-            out[i] = min(a * vals.min(), lowest_free)
-            continue
-        poles = a * lam_c
-        if b < 0:  # root below the first pole
-            lo, hi = poles[0] + b * w_c.sum() - 1.0, poles[0]
-        else:  # root between the first two poles (or above the only one)
-            lo, hi = poles[0], poles[1] if len(poles) > 1 else poles[0] + b * w_c.sum() + 1.0
-        for _ in range(80):
-            mid = 0.5 * (lo + hi)
-            with np.errstate(divide="ignore", invalid="ignore"):  # mid can hit a repeated pole
-                f = 1.0 + b * np.sum(w_c / (poles - mid))
-            if (f > 0) == (b < 0):
-                lo = mid
-            else:
-                hi = mid
-        out[i] = min(0.5 * (lo + hi), lowest_free)
-    return out
+    ms = np.asarray(ms, dtype=np.float64)
+    a, b = 1.0 - ms, ms
+    lowest_free = a * vals[~coupled].min() if (~coupled).any() else np.full(len(ms), np.inf)
+    trivial = np.minimum(a * vals.min(), lowest_free)  # b = 0, or no eigenvector couples to 1
+    if not coupled.any():
+        return trivial
+    # Bisection for every m at once (rows): the root lies below the first pole when b < 0, between the
+    # first two poles (or above the only one) when b > 0.
+    poles = a[:, None] * lam_c[None, :]
+    below = b < 0
+    beyond = poles[:, 1] if len(lam_c) > 1 else poles[:, 0] + b * w_c.sum() + 1.0
+    lo = np.where(below, poles[:, 0] + b * w_c.sum() - 1.0, poles[:, 0])
+    hi = np.where(below, poles[:, 0], beyond)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        with np.errstate(divide="ignore", invalid="ignore"):  # mid can hit a repeated pole
+            f = 1.0 + b * np.sum(w_c / (poles - mid[:, None]), axis=1)
+        up = (f > 0) == below
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    return np.where(b == 0, trivial, np.minimum(0.5 * (lo + hi), lowest_free))

@@ -42,3 +42,24 @@ def test_cosines_by_distance_groups_every_pair(hier):
     assert sum(len(v) for v in groups.values()) == 12 * 11 // 2
     assert all(np.ptp(v) < 1e-12 for v in groups.values())  # a function of the distance alone
     assert groups[1][0] > groups[2][0] > groups[3][0]
+
+
+def test_coordinates_3d_reuses_a_given_decomposition(hier):
+    target = haframe(hier.distance_matrix(), gamma=3.0).target
+    coords, kept = coordinates_3d(target)
+    coords2, kept2 = coordinates_3d(target, np.linalg.eigh(target))
+    np.testing.assert_array_equal(coords2, coords)
+    assert kept2 == kept and 0 < kept < 1
+
+
+@pytest.mark.parametrize("mapping", ["exponential", "linear"])
+def test_min_eigenvalue_curve_matches_the_feasibility_curve(hier, mapping):
+    from core.frames import feasibility_curve, min_eigenvalue_curve, similarity_matrix
+
+    dist = hier.distance_matrix()
+    ms, lam, m_star = feasibility_curve(dist, 3.0, mapping, num=25, m_min=-0.6, m_max=0.5)
+    for m in (m_star, 0.2):  # from the singular S(m*) and from an interior S(m)
+        target = similarity_matrix(dist, m, 3.0, mapping)
+        np.testing.assert_allclose(min_eigenvalue_curve(np.linalg.eigh(target), m, ms), lam, atol=1e-9)
+    direct = [np.linalg.eigvalsh(similarity_matrix(dist, m, 3.0, mapping))[0] for m in ms]
+    np.testing.assert_allclose(lam, direct, atol=1e-9)

@@ -1,0 +1,188 @@
+"""AppTest of the Frames page: every bundled hierarchy, every control, downloads, and a large-K hierarchy;
+plus the page's figure helpers (app/frame_views.py)."""
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import app.common
+from app import frame_views as fv
+from app.common import UPLOAD_LABEL
+from core import load_bundled
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+FIGURES = 7  # three heatmaps, cosine by distance, spectrum, feasibility, 3-D view
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
+    return tmp_path
+
+
+def frames_page(hierarchy: str = "synthetic", upload: tuple[bytes, str] | None = None) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    if upload is not None:
+        at.session_state["hierarchy_choice"] = UPLOAD_LABEL
+        at.session_state["hierarchy_upload"] = upload
+    at.run()
+    at.switch_page("pages/frames.py")
+    at.run()
+    if upload is None and hierarchy != "synthetic":
+        at.sidebar.selectbox[0].select(hierarchy).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def chart_specs(at: AppTest) -> dict[str, dict]:
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def download_labels(at: AppTest) -> list[str]:
+    return [d.proto.label for d in at.get("download_button")]
+
+
+@pytest.mark.parametrize("bundled", ["synthetic", "fashion_mnist", "cifar100"])
+def test_renders_for_each_bundled_hierarchy(runs_root, bundled):
+    at = frames_page(bundled)
+    assert_clean(at)
+    specs = chart_specs(at)
+    assert len(specs) == FIGURES
+    heat = specs["frames_heat_haframe"]["data"][0]
+    k = len(load_bundled(bundled).leaves)
+    assert heat["type"] == "heatmap" and len(heat["customdata"]) == k, "small K: plotly cells with names in hover"
+    assert "%{x}" in heat["hovertemplate"] and "LCA" in heat["hovertemplate"] and len(set(heat["x"])) == k
+    assert specs["frames_heat_haframe"]["layout"]["shapes"], "groups are outlined"
+    assert "Pair inspector" not in " ".join(m.value for m in at.markdown)
+    labels = download_labels(at)
+    assert {"frame .npy", "frame .pt", "frame .csv"} <= set(labels) and len(labels) == 3 + FIGURES
+    assert all(d.proto.deferred_file_id for d in at.get("download_button")), "downloads are generated on click"
+
+
+def test_every_control_changes_without_error(runs_root):
+    at = frames_page("fashion_mnist")
+    k = len(load_bundled("fashion_mnist").leaves)
+    at.radio(key="frames_mapping").set_value("linear").run()
+    assert_clean(at)
+    at.radio(key="frames_mapping").set_value("exponential").run()
+    at.slider(key="frames_gamma").set_value(5.0).run()
+    assert_clean(at)
+    before = chart_specs(at)["frames_heat_haframe"]["data"][0]["z"]
+    at.slider(key="frames_gamma").set_value(1.0).run()
+    assert chart_specs(at)["frames_heat_haframe"]["data"][0]["z"] != before, "γ changes the heatmap"
+    at.radio(key="frames_mode").set_value("grid").run()
+    assert_clean(at)
+    at.radio(key="frames_mode").set_value("value").run()
+    assert_clean(at)
+    at.number_input(key="frames_m_value").set_value(0.1).run()
+    assert_clean(at)
+    assert "**m** = 0.1000" in " ".join(m.value for m in at.markdown)
+    at.number_input(key=f"frames_dim_{fv.tag('fashion_mnist')}").set_value(k + 6).run()
+    assert_clean(at)
+    assert f"**d = {k + 6}, rotation deterministic.**" in " ".join(m.value for m in at.markdown)
+    at.radio(key="frames_rotation").set_value("seeded random").run()
+    at.number_input(key="frames_seed").set_value(7).run()
+    assert_clean(at)
+    at.selectbox(key=f"frames_outline_{fv.tag('fashion_mnist')}").select(2).run()
+    assert_clean(at)
+    at.selectbox(key=f"frames_colour_{fv.tag('fashion_mnist')}").select(3).run()
+    assert_clean(at)
+    assert len(chart_specs(at)) == FIGURES
+
+
+def test_level_pickers_follow_the_hierarchy(runs_root):
+    at = frames_page("synthetic")
+    outline = next(s for s in at.selectbox if s.label == "Outline groups at level")
+    assert outline.options == ["level 1 (3 groups)", "level 2 (6 groups)"]
+    at.sidebar.selectbox[0].select("cifar100").run()
+    assert_clean(at)
+    outline = next(s for s in at.selectbox if s.label == "Outline groups at level")
+    colour = next(s for s in at.selectbox if s.label == "Colour by ancestor at level")
+    assert outline.options == ["level 1 (20 groups)"] and outline.key.endswith(fv.tag("cifar100"))
+    assert colour.options == ["level 1 (20 groups)", "level 2 (100 groups)"]
+
+
+def test_infeasible_value_shows_the_frame_error(runs_root):
+    at = frames_page("cifar100")
+    at.radio(key="frames_mode").set_value("value").run()
+    at.number_input(key="frames_m_value").set_value(-0.9).run()
+    assert not at.exception
+    assert at.error and "infeasible" in at.error[0].value and "m* =" in at.error[0].value
+    assert not at.get("plotly_chart"), "no figures for an infeasible frame"
+    at.number_input(key="frames_m_value").set_value(0.0).run()  # back to a feasible m
+    assert_clean(at)
+
+
+def balanced_tree(branching: tuple[int, ...]) -> dict:
+    """A JSON tree with the given branching per level (leaves named by their path)."""
+    def node(name, depth):
+        if depth == len(branching):
+            return {"name": name}
+        return {"name": name, "children": [node(f"{name}.{i}", depth + 1) for i in range(branching[depth])]}
+    return {"name": "big", "tree": node("r", 0)}
+
+
+def test_large_hierarchy_uses_images_and_the_pair_inspector(runs_root):
+    data = json.dumps(balanced_tree((4, 8, 8))).encode()  # K = 256 > HOVER_MAX_K
+    at = frames_page(upload=(data, "big.json"))
+    assert_clean(at)
+    specs = chart_specs(at)
+    assert len(specs) == FIGURES
+    for kind in ("haframe", "etf", "difference"):
+        image = specs[f"frames_heat_{kind}"]["data"][0]
+        assert image["type"] == "image" and image["source"].startswith("data:image/png;base64,")
+    assert any("Pair inspector" in m.value for m in at.markdown)
+    pair_b = next(s for s in at.selectbox if s.label == "class B")
+    pair_b.select(200).run()
+    assert_clean(at)
+    inspector = next(m.value for m in at.markdown if m.value.startswith("LCA"))
+    assert "distance d = 3" in inspector and "HAFrame cos" in inspector
+    before = specs["frames_heat_haframe"]["data"][0]["source"]
+    at.slider(key="frames_gamma").set_value(4.0).run()
+    assert chart_specs(at)["frames_heat_haframe"]["data"][0]["source"] != before
+    assert chart_specs(at)["frames_heat_etf"]["data"][0]["source"] == specs["frames_heat_etf"]["data"][0]["source"]
+
+
+@pytest.mark.parametrize("tree", [
+    {"name": "two", "children": [{"name": "a"}, {"name": "b"}]},  # K = 2: the ETF is ±1
+    {"name": "flat", "children": [{"name": c} for c in "abcde"]},  # one level: no groups to outline
+    {"name": "uneven", "children": [{"name": "x", "children": [{"name": "x1"}, {"name": "x2"}]},
+                                    {"name": "y"}, {"name": "z", "children": [{"name": "z1"}]}]},
+])
+def test_tiny_and_uneven_hierarchies(runs_root, tree):
+    at = frames_page(upload=(json.dumps({"tree": tree}).encode(), "tiny.json"))
+    assert_clean(at)
+    assert len(chart_specs(at)) == FIGURES
+    exact = any("exact (the vectors span at most 3 dimensions)" in m.value for m in at.markdown)
+    assert exact == (tree["name"] != "flat")  # K ≤ 4 at m = m* spans ≤ 3 dimensions; the flat K = 5 does not
+
+
+# ------------------------------------------------------------------------------------------ figure helpers
+def test_matrix_png_maps_values_to_the_colour_scale():
+    matrix = np.array([[-1.0, 0.0], [0.0, 1.0]])
+    uri, step = fv.matrix_png(matrix, -1.0, 1.0, fv.COSINE_SCALE)
+    image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")
+    assert step == 1 and image.size == (2, 2)
+    palette = fv.colour_palette(fv.COSINE_SCALE)
+    assert image.getpixel((0, 0)) == tuple(palette[0]) and image.getpixel((1, 1)) == tuple(palette[-1])
+    big = np.zeros((fv.IMAGE_MAX_PX + 10, fv.IMAGE_MAX_PX + 10))
+    uri, step = fv.matrix_png(big, -1.0, 1.0, fv.COSINE_SCALE)
+    assert step == 2 and Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size[0] <= fv.IMAGE_MAX_PX
+
+
+def test_figures_export_as_standalone_html():
+    fig = fv.feasibility_figure(np.linspace(-1, 0, 5), np.array([-1.0, -0.5, 0.0, 0.2, 0.1]), -0.5, -0.4)
+    html = fv.figure_html(fig)
+    assert "<html>" in html and "cdn.plot.ly" in html and "Feasibility" in html
+    assert fv.slug("iNaturalist-2019 (7-level, 1010 species)") == "iNaturalist_2019"
+    assert fv.slug("a/b c") == "a_b_c" and fv.slug("(x)") == "hierarchy"

@@ -1,0 +1,158 @@
+"""Browser test of the Frames page on a large hierarchy (iNaturalist-19, K = 1010).
+
+Uploads the iNat19 tree (read from ../shared/reference at test time) through the sidebar, opens Frames,
+moves the γ slider with the keyboard and checks that the HAFrame heatmap image changes. The time from the
+key press to the new image is printed (not asserted). Screenshots go to the test's tmp folder and to
+/tmp/frames_shots/. Uses the ``server`` and ``page`` fixtures of conftest.py.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+
+SHOTS_COPY = Path("/tmp/frames_shots")
+NAV = ["Hierarchy", "Frames", "Train", "Collapse", "Compare"]
+HEATMAP = ".st-key-frames_heat_haframe"
+IMAGE_HREF_JS = """sel => {
+    const im = document.querySelector(sel + ' image');
+    return im ? (im.getAttribute('href') || im.getAttribute('xlink:href')) : null;
+}"""
+
+
+def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.5) -> None:
+    """Wait until the script run is over: no status widget and no stale (not yet re-drawn) element, for
+    ``quiet_s`` in a row (a short run may end before the status widget ever shows)."""
+    page.locator('[data-testid="stAppViewContainer"]').wait_for(state="visible", timeout=60_000)
+    busy = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
+        return (s && s.offsetParent !== null) || !!document.querySelector('[data-stale="true"]'); }"""
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if not page.evaluate(busy):
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return
+        else:
+            quiet_since = None
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the app was still running after {timeout_s} s")
+
+
+def open_app(page, server) -> None:
+    page.goto(server.url, wait_until="domcontentloaded")
+    links = page.locator('[data-testid="stSidebarNavLink"]')
+    deadline = time.monotonic() + 60
+    while [t.split("\n")[-1].strip() for t in links.all_inner_texts()] != NAV:
+        assert time.monotonic() < deadline, "the app's navigation menu did not appear"
+        page.wait_for_timeout(200)
+    wait_idle(page)
+
+
+def assert_clean(page, where: str) -> None:
+    for testid in ("stException", "stAlertContentError"):
+        found = page.locator(f'[data-testid="{testid}"]')
+        assert found.count() == 0, f"{where}: {testid} shown: {found.first.inner_text()[:2000]}"
+
+
+@pytest.fixture()
+def frame_shots(tmp_path):
+    """``save(page, name, locator=None)``: a screenshot (of the element, or the whole page) into tmp and
+    /tmp/frames_shots/."""
+    SHOTS_COPY.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str, locator=None) -> Path:
+        path = tmp_path / f"{name}.png"
+        if locator is not None:
+            locator.screenshot(path=str(path))
+        else:  # Streamlit scrolls inside its main block: grow the viewport to the content first
+            size = page.viewport_size
+            height = page.evaluate("""() => {
+                const b = document.querySelector('[data-testid="stMainBlockContainer"]');
+                return b ? b.getBoundingClientRect().bottom + window.scrollY : document.body.scrollHeight; }""")
+            page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 20, 7000))})
+            page.wait_for_timeout(800)
+            try:
+                page.screenshot(path=str(path), full_page=True)
+            finally:
+                page.set_viewport_size(size)
+                page.wait_for_timeout(300)
+        shutil.copy(path, SHOTS_COPY / path.name)
+        return path
+
+    return save
+
+
+def test_frames_page_with_inaturalist19(server, page, frame_shots, tmp_path, reference):
+    tree = tmp_path / "inaturalist19.json"
+    tree.write_bytes((reference / "hierarchies" / "inaturalist19.json").read_bytes())
+
+    open_app(page, server)
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Hierarchy")
+    box.locator('[role="combobox"], input').first.click()
+    page.get_by_role("option", name="Upload a hierarchy…", exact=True).click()
+    page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(tree))
+    wait_idle(page)
+    assert_clean(page, "after the upload")
+
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=re.compile(r"Frames$")).click()
+    page.get_by_role("heading", name="Frames", exact=True).first.wait_for(state="visible")
+    page.locator(f"{HEATMAP} image").first.wait_for(state="attached", timeout=60_000)
+    page.locator(".st-key-frames_dl_frame_3d").first.wait_for(state="visible", timeout=60_000)  # the last element
+    wait_idle(page)
+    assert_clean(page, "Frames")
+    assert page.get_by_text("Pair inspector").count() == 1, "a 1010-class page offers the pair inspector"
+    assert page.locator('[data-testid="stDownloadButton"]').count() >= 3 + 7, "frame and figure downloads"
+    frame_shots(page, "frames_inat19_page")
+    heatmap = page.locator(HEATMAP).first  # during a rerun Streamlit also keeps zero-height "retained" copies
+    shot_before = frame_shots(page, "frames_inat19_heatmap_before", heatmap)
+
+    slider = page.locator('.st-key-frames_gamma input[type="range"]')  # the slider thumb's input
+    latencies, runs = [], []
+    for _ in range(3):
+        before = page.evaluate(IMAGE_HREF_JS, HEATMAP)
+        assert before and before.startswith("data:image/png;base64,")
+        slider.focus()
+        start = time.monotonic()
+        slider.press("ArrowRight")
+        page.wait_for_function(f"([sel, old]) => ({IMAGE_HREF_JS})(sel) !== old", arg=[HEATMAP, before],
+                               polling="raf", timeout=30_000)
+        latencies.append(time.monotonic() - start)
+        wait_idle(page, quiet_s=0.5)
+        runs.append(time.monotonic() - start - 0.5)  # every element re-drawn (minus the quiet period)
+        assert_clean(page, "after moving γ")
+    gamma = slider.input_value()
+    ms = lambda values: ", ".join(f"{t * 1000:.0f}" for t in values)  # noqa: E731
+    print(f"\nFrames page, K = 1010: γ key press → new HAFrame heatmap image: {ms(latencies)} ms "
+          f"(median {statistics.median(latencies) * 1000:.0f} ms); → whole page re-drawn: ~{ms(runs)} ms; "
+          f"γ now {gamma}")
+    assert float(gamma) == pytest.approx(3.5)
+    shot_after = frame_shots(page, "frames_inat19_heatmap_after", heatmap)
+    assert shot_after.read_bytes() != shot_before.read_bytes(), "the heatmap looks the same after γ moved"
+    frame_shots(page, "frames_inat19_page_after")
+
+    # The pair inspector answers for two picked classes; the deferred downloads arrive.
+    inspector = page.get_by_text(re.compile(r"^LCA .* · distance d = \d · HAFrame cos"))
+    before = inspector.inner_text()
+    page.locator('[class*="st-key-frames_pair_b_"]').locator('[role="combobox"], input').first.click()
+    page.keyboard.type("500 ")
+    page.get_by_role("option", name=re.compile(r"^500 · ")).click()
+    page.wait_for_function("old => Array.from(document.querySelectorAll('p')).some(p => p.innerText.startsWith('LCA ')"
+                           " && p.innerText !== old)", arg=before)
+    wait_idle(page)
+    assert_clean(page, "after the pair inspector")
+    for key, suffix in (("frames_dl_npy", ".npy"), ("frames_dl_heatmap_haframe", ".html")):
+        with page.expect_download(timeout=60_000) as download:
+            page.locator(f".st-key-{key} button").click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+        assert path.suffix == suffix and path.stat().st_size > 1000, f"{path.name}: {path.stat().st_size} bytes"
+    assert (tmp_path / "haframe_iNaturalist_2019_K1010_d1010.npy").exists()
+    assert_clean(page, "after the downloads")
+    log = server.log_text()
+    assert "Traceback" not in log, f"the server logged a traceback:\n{log[-4000:]}"

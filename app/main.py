@@ -11,7 +11,8 @@ from app.common import projector  # noqa: E402
 st.set_page_config(page_title="HAFrame Studio", page_icon=":material/account_tree:", layout="wide")
 projector()  # start compiling UMAP in the background as soon as the app is up
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": Streamlit would list that folder as a provisional menu before st.navigation runs.
+PAGES = Path(__file__).parent / "views"
 navigation = st.navigation([
     st.Page(PAGES / "hierarchy.py", title="Hierarchy", icon=":material/account_tree:", default=True),
     st.Page(PAGES / "frames.py", title="Frames", icon=":material/grid_on:"),

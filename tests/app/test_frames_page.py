@@ -32,7 +32,7 @@ def frames_page(hierarchy: str = "synthetic", upload: tuple[bytes, str] | None =
         at.session_state["hierarchy_choice"] = UPLOAD_LABEL
         at.session_state["hierarchy_upload"] = upload
     at.run()
-    at.switch_page("pages/frames.py")
+    at.switch_page("views/frames.py")
     at.run()
     if upload is None and hierarchy != "synthetic":
         at.sidebar.selectbox[0].select(hierarchy).run()

@@ -23,7 +23,7 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.run()
     if page != "hierarchy":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         at.run()
     return at
 

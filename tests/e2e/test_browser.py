@@ -40,11 +40,7 @@ def nav_labels(page) -> list[str]:
 
 
 def open_app(page, server) -> None:
-    """Load the app and wait for app/main.py's st.navigation menu.
-
-    Until the first run of main.py has finished, Streamlit shows the pages/ folder's files as a
-    provisional menu ("main", "collapse", ...); clicking one of those would run a page outside main.py.
-    """
+    """Load the app and wait for app/main.py's st.navigation menu to be drawn."""
     page.goto(server.url, wait_until="domcontentloaded")
     deadline = time.monotonic() + 60
     while nav_labels(page) != list(PAGES):

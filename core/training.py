@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from core import frames, metrics
-from core.config import RunConfig
+from core.config import ConfigError, RunConfig
 from core.data import Dataset, load_dataset
+from core.hierarchy import Hierarchy
 from core.losses import HAFrameLoss
 from core.models import FrameNet, build_model
 from core.runs import DEFAULT_ROOT, RunDir
 
-__all__ = ["Trainer", "TrainEvent", "resolve_device", "build_frame"]
+__all__ = ["Trainer", "TrainEvent", "resolve_device", "describe_device", "check_config", "build_frame"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,29 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but no CUDA device is available")
     return torch.device(name)
+
+
+def describe_device(name: str = "auto") -> str:
+    """What a run on ``name`` would use, for display: "CUDA · <GPU name>" or "CPU"."""
+    device = resolve_device(name) if name != "cuda" or torch.cuda.is_available() else torch.device("cpu")
+    return f"CUDA · {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU"
+
+
+def check_config(config: RunConfig, hierarchy: Hierarchy) -> None:
+    """What RunConfig cannot check alone: the feature dimension and a numeric m against the hierarchy.
+
+    Raises ConfigError naming the field.
+    """
+    k = hierarchy.num_classes
+    if config.model.feature_dim and config.model.feature_dim < k:
+        raise ConfigError(f"model.feature_dim must be 0 (= K) or at least K = {k}, got {config.model.feature_dim}")
+    fc = config.frame
+    if fc.head == "haframe" and fc.min_similarity not in ("exact", "grid"):
+        try:
+            frames.resolve_min_similarity(hierarchy.distance_matrix(), float(fc.min_similarity), fc.gamma,
+                                          fc.mapping)
+        except ValueError as err:  # FrameError, or a string that is not a number
+            raise ConfigError(f"frame.min_similarity: {err}") from None
 
 
 def build_frame(config: RunConfig, distances: np.ndarray, dim: int) -> frames.Frame | None:
@@ -140,6 +164,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.data: Dataset = load_dataset(cfg.data)
         hierarchy = self.data.hierarchy
+        check_config(cfg, hierarchy)
         self.distances = hierarchy.distance_matrix()
         num_classes = hierarchy.num_classes
         dim = cfg.model.feature_dim or num_classes

@@ -1,12 +1,11 @@
 """Train: configure a run, start it in the background, watch it live."""
 import streamlit as st
-import torch
 
 from app import plots
 from app.common import RUNS_ROOT, bundled, choose_hierarchy, job_registry
 from core import DataConfig, FrameConfig, ModelConfig, OptimConfig, RunConfig, RunDir
 from core.config import ConfigError
-from core.frames import FrameError, resolve_min_similarity
+from core.training import check_config, describe_device
 
 st.title("Train")
 picked = choose_hierarchy()
@@ -15,21 +14,8 @@ if picked is None:
 hierarchy, source = picked
 jobs = job_registry()
 
-DEVICE = f"CUDA · {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU"
+DEVICE = describe_device()
 M_MODES = {"exact": "exact m*", "grid": "reference grid", "value": "value"}
-
-
-def check(config: RunConfig, hierarchy) -> None:
-    """What RunConfig cannot check without the hierarchy: feature dimension and a given m (FrameError)."""
-    k = hierarchy.num_classes
-    if config.model.feature_dim and config.model.feature_dim < k:
-        raise ConfigError(f"model.feature_dim must be 0 (= K) or at least K = {k}, got {config.model.feature_dim}")
-    if config.frame.head == "haframe" and config.frame.min_similarity not in ("exact", "grid"):
-        try:
-            resolve_min_similarity(hierarchy.distance_matrix(), float(config.frame.min_similarity),
-                                   config.frame.gamma, config.frame.mapping)
-        except FrameError as err:
-            raise ConfigError(f"frame.min_similarity: {err}") from None
 
 
 with st.form("run"):
@@ -70,7 +56,7 @@ if submitted:
                               batch_size=int(batch)),
             seed=int(seed),
         )
-        check(config, bundled("fashion_mnist") if fashion else hierarchy)
+        check_config(config, bundled("fashion_mnist") if fashion else hierarchy)
         st.session_state["active_run"] = jobs.start(config)
     except ConfigError as err:
         st.error(f"Invalid settings: {err}")

@@ -84,3 +84,19 @@ def test_uses_cuda_when_available(tiny_config):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             resolve_device("cuda")
+
+
+def test_check_config_names_the_field(tiny_config):
+    from core import ModelConfig, load_bundled
+    from core.config import ConfigError
+    from core.training import check_config, describe_device
+
+    hierarchy = load_bundled("synthetic")
+    with pytest.raises(ConfigError, match="model.feature_dim"):
+        check_config(tiny_config.replace(model=ModelConfig(feature_dim=5)), hierarchy)
+    with pytest.raises(ConfigError, match="frame.min_similarity.*infeasible"):
+        check_config(tiny_config.replace(frame=FrameConfig(min_similarity="-0.9")), hierarchy)
+    with pytest.raises(ConfigError, match="frame.min_similarity"):
+        check_config(tiny_config.replace(frame=FrameConfig(min_similarity="lots")), hierarchy)
+    check_config(tiny_config, hierarchy)
+    assert describe_device() == ("CPU" if not torch.cuda.is_available() else describe_device("cuda"))

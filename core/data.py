@@ -19,12 +19,15 @@ import numpy as np
 import torch
 
 from core.config import DataConfig
-from core.formats import resolve_hierarchy, load_bundled
+from core.formats import load_bundled, match_classes, resolve_hierarchy
 from core.hierarchy import Hierarchy
 
-__all__ = ["Dataset", "load_dataset", "make_synthetic", "load_fashion_mnist", "FASHION_MNIST_DIRS"]
+__all__ = ["Dataset", "load_dataset", "make_synthetic", "load_fashion_mnist", "FASHION_MNIST_DIRS",
+           "FASHION_MNIST_CLASSES"]
 
 FASHION_MNIST_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")  # label order of the idx files
 DOWNLOAD_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / ".data"
 
 
@@ -127,8 +130,7 @@ def load_fashion_mnist(hierarchy: Hierarchy | None = None) -> Dataset:
         test = (_read_idx(folder / "t10k-images-idx3-ubyte.gz"), _read_idx(folder / "t10k-labels-idx1-ubyte.gz"))
     else:
         train, test = _torchvision_fashion_mnist()
-    if hierarchy.num_classes != 10:
-        raise ValueError(f"Fashion-MNIST has 10 classes; hierarchy '{hierarchy.name}' has {hierarchy.num_classes}")
+    hierarchy = match_classes(hierarchy, FASHION_MNIST_CLASSES, "hierarchy")  # leaves in label order
     to_tensor = lambda im, lb: (torch.from_numpy(im[:, None].copy()), torch.from_numpy(lb.astype(np.int64)))  # noqa: E731
     return Dataset(hierarchy, *to_tensor(*train), *to_tensor(*test), mean=(0.286,), std=(0.353,))
 

@@ -45,3 +45,16 @@ def test_fashion_mnist_from_debian_idx_files():
 def test_limit_train_is_class_balanced():
     data = load_dataset(DataConfig(name="fashion_mnist", hierarchy="fashion_mnist", limit_train=500))
     assert torch.equal(torch.bincount(data.train_labels), torch.full((10,), 50))
+
+
+def test_fashion_mnist_takes_any_hierarchy_over_its_classes_in_label_order():
+    import pytest
+
+    from core import Hierarchy, HierarchyError
+    from core.data import FASHION_MNIST_CLASSES
+
+    shuffled = Hierarchy.from_edges([("all", c) for c in reversed(FASHION_MNIST_CLASSES)])
+    data = load_fashion_mnist(shuffled)
+    assert data.hierarchy.leaves == list(FASHION_MNIST_CLASSES)
+    with pytest.raises(HierarchyError, match="not in the hierarchy.*'Bag'"):
+        load_fashion_mnist(Hierarchy.from_edges([("all", c) for c in FASHION_MNIST_CLASSES if c != "Bag"]))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,48 +24,10 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from bench.common import Column, balanced_tree, best_of, load_case, render_table  # noqa: E402
 from core.frames import critical_min_similarity, grid_min_similarity, haframe, reference_grid_search  # noqa: E402
-from core.hierarchy import Hierarchy  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "reference" / "hierarchies"
-REFERENCE = {100: "cifar100_l5", 608: "tiered_imagenet_h", 1010: "inaturalist19"}
 EXACTNESS_TOL = 1e-6
-
-
-def balanced_tree(num_classes: int, fanout: int = 4) -> Hierarchy:
-    """A tree over ``num_classes`` leaves with every leaf at the same depth: consecutive nodes are
-    grouped ``fanout`` at a time, level by level, until one root remains."""
-    level = [f"c{i}" for i in range(num_classes)]
-    edges: list[tuple[str, str]] = []
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        parents = []
-        for start in range(0, len(level), fanout):
-            parent = f"g{depth}_{start // fanout}"
-            edges.extend((parent, child) for child in level[start:start + fanout])
-            parents.append(parent)
-        level = parents
-    return Hierarchy.from_edges(edges, classes=[f"c{i}" for i in range(num_classes)], name=f"balanced-{num_classes}")
-
-
-def load_case(k: int, force_synthetic: bool = False) -> tuple[str, np.ndarray]:
-    stem = REFERENCE.get(k)
-    path = SHARED / f"{stem}_distances.npz" if stem else None
-    if not force_synthetic and path is not None and path.exists():
-        with np.load(path) as data:
-            return stem, data["distances"].astype(np.int64)
-    hier = balanced_tree(k)
-    return hier.name, hier.distance_matrix()
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def run_case(name: str, dist: np.ndarray, gamma: float, repeats: int, baseline: bool) -> dict:
@@ -84,17 +45,22 @@ def run_case(name: str, dist: np.ndarray, gamma: float, repeats: int, baseline: 
     return row
 
 
+COLUMNS = [
+    Column("hierarchy", "<20", "name"),
+    Column("K", ">5", "K"),
+    Column("H", ">3", "H"),
+    Column("m*", ">10", "m_star", ".6f"),
+    Column("ours (s)", ">10", "ours_s", ".4f"),
+    Column("m* only (s)", ">12", "mstar_s", ".4f"),
+    Column("baseline (s)", ">13", lambda r: "skipped" if r["baseline_s"] is None else f"{r['baseline_s']:.4f}"),
+    Column("baseline/ours", ">14", lambda r: f"{r['speedup']:.1f}x" if r["speedup"] is not None else "—"),
+    Column("grid=ref", ">9", lambda r: {None: "—", True: "yes", False: "NO"}[r["grid_agrees"]]),
+    Column("max|WWᵀ−S|", ">11", "max_abs_err", ".1e"),
+]
+
+
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'hierarchy':<20} {'K':>5} {'H':>3} {'m*':>10} {'ours (s)':>10} {'m* only (s)':>12} "
-            f"{'baseline (s)':>13} {'baseline/ours':>14} {'grid=ref':>9} {'max|WWᵀ−S|':>11}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        base = f"{r['baseline_s']:.4f}" if r["baseline_s"] is not None else "skipped"
-        ratio = f"{r['speedup']:.1f}x" if r["speedup"] is not None else "—"
-        agree = {None: "—", True: "yes", False: "NO"}[r["grid_agrees"]]
-        lines.append(f"{r['name']:<20} {r['K']:>5} {r['H']:>3} {r['m_star']:>10.6f} {r['ours_s']:>10.4f} "
-                     f"{r['mstar_s']:>12.4f} {base:>13} {ratio:>14} {agree:>9} {r['max_abs_err']:>11.1e}")
-    return "\n".join(lines)
+    return render_table(COLUMNS, rows)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -108,9 +74,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     repeats = args.repeats or (1 if args.quick else 3)
 
     if args.quick:
-        cases = [(*load_case(100, args.synthetic), True), (balanced_tree(300).name, balanced_tree(300).distance_matrix(), True)]
+        small = balanced_tree(300)
+        cases = [(*load_case(100, args.synthetic)[:2], True), (small.name, small.distance_matrix(), True)]
     else:
-        cases = [(*load_case(k, args.synthetic), True) for k in (100, 608, 1010)]
+        cases = [(*load_case(k, args.synthetic)[:2], True) for k in (100, 608, 1010)]
         big = balanced_tree(5000)
         cases.append((big.name, big.distance_matrix(), args.full))
 

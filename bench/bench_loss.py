@@ -30,7 +30,6 @@ peak MiB   = on CUDA: torch.cuda.max_memory_allocated during one step, above wha
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import resource
 import sys
 import time
@@ -44,6 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from bench.common import Column, add_threads_option, load_case, render_table  # noqa: E402
 from core.frames import haframe  # noqa: E402
 from core.losses import HAFrameLoss  # noqa: E402
 
@@ -54,17 +54,6 @@ QUICK_CASES = [(100, 64, 2.0), (608, 32, 3.0)]
 ALPHA, BETA = 0.4, 0.6
 LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-5
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-6
-
-
-def _sibling(name: str):
-    """Import bench/<name>.py by path (bench/ is not a package)."""
-    key = f"_bench_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 # --------------------------------------------------------------------------- the reference, as it was
@@ -160,7 +149,7 @@ def peak_mib(step, x: torch.Tensor) -> float | None:
 
 
 def run_case(k: int, batch: int, gamma: float, device: torch.device, repeats: int, seed: int = 0) -> dict:
-    name, dist = _sibling("bench_frames").load_case(k)
+    name, dist, _ = load_case(k)
     frame = haframe(dist, gamma=gamma, min_similarity="exact", seed=seed)
     gen = torch.Generator().manual_seed(seed)
     weights = torch.as_tensor(frame.weights, dtype=torch.float32).to(device)
@@ -192,21 +181,30 @@ def run_case(k: int, batch: int, gamma: float, device: torch.device, repeats: in
             "baseline_rss_growth_mib": rss_growth if device.type == "cpu" else None}
 
 
+def _peak(r: dict) -> str:
+    if r["ours_peak_mib"] is not None:
+        return f"{r['ours_peak_mib']:.1f}/{r['baseline_peak_mib']:.1f}"
+    return f"RSS +{r['baseline_rss_growth_mib']:.0f} (base)"
+
+
+COLUMNS = [
+    Column("hierarchy", "<18", "name"),
+    Column("dev", ">4", "device"),
+    Column("K", ">5", "K"),
+    Column("B", ">4", "B"),
+    Column("ours (ms)", ">10", lambda r: 1e3 * r["ours_s"], ".3f"),
+    Column("baseline (ms)", ">14", lambda r: 1e3 * r["baseline_s"], ".2f"),
+    Column("baseline/ours", ">14", lambda r: f"{r['speedup']:.1f}x"),
+    Column("loss", ">11", "loss_ours", ".5f"),
+    Column("|Δloss|", ">8", "loss_diff", ".1e"),
+    Column("max|Δgrad|", ">10", "grad_max_diff", ".1e"),
+    Column("agree", ">5", lambda r: "yes" if r["agree"] else "NO"),
+    Column("peak MiB ours/base", ">19", _peak),
+]
+
+
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'hierarchy':<18} {'dev':>4} {'K':>5} {'B':>4} {'ours (ms)':>10} {'baseline (ms)':>14} "
-            f"{'baseline/ours':>14} {'loss':>11} {'|Δloss|':>8} {'max|Δgrad|':>10} {'agree':>5} "
-            f"{'peak MiB ours/base':>19}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        if r["ours_peak_mib"] is not None:
-            peak = f"{r['ours_peak_mib']:.1f}/{r['baseline_peak_mib']:.1f}"
-        else:
-            peak = f"RSS +{r['baseline_rss_growth_mib']:.0f} (base)"
-        lines.append(f"{r['name']:<18} {r['device']:>4} {r['K']:>5} {r['B']:>4} {1e3 * r['ours_s']:>10.3f} "
-                     f"{1e3 * r['baseline_s']:>14.2f} {r['speedup']:>13.1f}x {r['loss_ours']:>11.5f} "
-                     f"{r['loss_diff']:>8.1e} {r['grad_max_diff']:>10.1e} {'yes' if r['agree'] else 'NO':>5} "
-                     f"{peak:>19}")
-    return "\n".join(lines)
+    return render_table(COLUMNS, rows)
 
 
 def devices(choice: str) -> list[torch.device]:
@@ -225,8 +223,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
                         help="all = CPU, plus CUDA when available (default)")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps, best of (default 5, quick 2)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own); 1 avoids stalls when other jobs share the cores")
+    add_threads_option(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

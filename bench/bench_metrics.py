@@ -22,9 +22,7 @@ agreement  = every metric equal (|Δ| < 1e-9) on the same logits in the same run
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,34 +32,10 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.common import Column, add_threads_option, best_of, load_case, render_table  # noqa: E402
 from core.metrics import hierarchical_metrics  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "reference" / "hierarchies"
-REFERENCE = {100: "cifar100_l5", 608: "tiered_imagenet_h", 1010: "inaturalist19"}
 TOL = 1e-9
-
-
-def _sibling(name: str):
-    """Import bench/<name>.py by path (bench/ is not a package)."""
-    key = f"_bench_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-def load_hierarchy_case(k: int) -> tuple[str, np.ndarray, list[str]]:
-    """(name, K×K distances, class names): the reference hierarchy when ../shared is present,
-    else a balanced synthetic tree with K leaves."""
-    stem = REFERENCE.get(k)
-    path = SHARED / f"{stem}_distances.npz" if stem else None
-    if path is not None and path.exists():
-        with np.load(path) as z:
-            return stem, z["distances"].astype(np.int64), [str(c) for c in z["classes"]]
-    hier = _sibling("bench_frames").balanced_tree(k)
-    return hier.name, hier.distance_matrix(), list(hier.leaves)
 
 
 # --------------------------------------------------------------------------- the reference, as it was
@@ -118,15 +92,6 @@ def reference_metrics(logits: torch.Tensor, labels: torch.Tensor, distances: Dis
 
 
 # --------------------------------------------------------------------------- bench
-def best_of(fn, repeats: int):
-    best, out = np.inf, None
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def make_logits(labels: torch.Tensor, k: int, signal: float, seed: int) -> torch.Tensor:
     """float32 logits: standard normal noise plus ``signal`` on the true class (≈ half right at K = 1010)."""
     gen = torch.Generator().manual_seed(seed)
@@ -136,7 +101,7 @@ def make_logits(labels: torch.Tensor, k: int, signal: float, seed: int) -> torch
 
 
 def run_case(k: int, n: int, ks: tuple[int, ...], repeats: int, seed: int = 0) -> dict:
-    name, dist, classes = load_hierarchy_case(k)
+    name, dist, classes = load_case(k)
     ks = tuple(sorted({min(x, k) for x in ks}))
     labels = torch.randint(0, k, (n,), generator=torch.Generator().manual_seed(seed + 1))
     logits = make_logits(labels, k, 3.0, seed)
@@ -151,20 +116,24 @@ def run_case(k: int, n: int, ks: tuple[int, ...], repeats: int, seed: int = 0) -
             "ours": ours, "baseline": base, "max_abs_diff": max_diff, "agree": bool(max_diff < TOL)}
 
 
+COLUMNS = [
+    Column("hierarchy", "<16", "name"),
+    Column("K", ">5", "K"),
+    Column("N", ">6", "N"),
+    Column("lookups", ">9", "lookups"),
+    Column("ours (ms)", ">10", lambda r: 1e3 * r["ours_s"], ".2f"),
+    Column("baseline (s)", ">13", "baseline_s", ".3f"),
+    Column("baseline/ours", ">14", lambda r: f"{r['speedup']:.0f}x"),
+    Column("topk alone (ms)", ">15", lambda r: 1e3 * r["topk_s"], ".2f"),
+    Column("max|Δ|", ">8", "max_abs_diff", ".1e"),
+    Column("agree", ">5", lambda r: "yes" if r["agree"] else "NO"),
+]
+
+
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'hierarchy':<16} {'K':>5} {'N':>6} {'lookups':>9} {'ours (ms)':>10} {'baseline (s)':>13} "
-            f"{'baseline/ours':>14} {'topk alone (ms)':>15} {'max|Δ|':>8} {'agree':>5}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['name']:<16} {r['K']:>5} {r['N']:>6} {r['lookups']:>9} {1e3 * r['ours_s']:>10.2f} "
-                     f"{r['baseline_s']:>13.3f} {r['speedup']:>13.0f}x {1e3 * r['topk_s']:>15.2f} "
-                     f"{r['max_abs_diff']:>8.1e} "
-                     f"{'yes' if r['agree'] else 'NO':>5}")
-    lines.append("")
-    for r in rows:
-        vals = "  ".join(f"{key} {val:.4f}" for key, val in r["ours"].items())
-        lines.append(f"{r['name']}: {vals}")
-    return "\n".join(lines)
+    """The timing table, then each hierarchy's metric values (ours)."""
+    values = [f"{r['name']}: " + "  ".join(f"{key} {val:.4f}" for key, val in r["ours"].items()) for r in rows]
+    return "\n".join([render_table(COLUMNS, rows), "", *values])
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -174,8 +143,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--samples", type=int, default=None, help="N (default 10,000, quick 1,000)")
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 20], help="k values (default 1 5 20)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats for ours, best of (default 5, quick 2)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own); 1 avoids stalls when other jobs share the cores")
+    add_threads_option(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

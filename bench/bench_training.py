@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from bench.common import Column, render_table  # noqa: E402
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig  # noqa: E402
 from core.training import Trainer  # noqa: E402
 
@@ -129,17 +130,27 @@ def measure(config: RunConfig, label: str, root: Path | str | None = None) -> di
     }
 
 
+COLUMNS = [
+    Column("config", "<8", "config"),
+    Column("dev", ">4", "device"),
+    Column("K", ">3", "K"),
+    Column("train img", ">9", "train_images"),
+    Column("test img", ">8", "test_images"),
+    Column("setup (s)", ">9", "setup_s", ".2f"),
+    Column("cold train (s)", ">14", "cold_train_s", ".2f"),
+    Column("train (s)", ">9", "train_s", ".2f"),
+    Column("train img/s", ">11", "train_img_per_s", ".0f"),
+    Column("eval (s)", ">8", "eval_s", ".3f"),
+    Column("eval img/s", ">10", "eval_img_per_s", ".0f"),
+    Column("snapshot (s)", ">12", "snapshot_s", ".4f"),
+    Column("ckpt (s)", ">8", "checkpoint_s", ".4f"),
+    Column("eval/train", ">10", "eval_over_train", ".3f"),
+    Column("not training", ">12", lambda r: f"{100 * r['non_train_share']:.1f}%"),
+]
+
+
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'config':<8} {'dev':>4} {'K':>3} {'train img':>9} {'test img':>8} {'setup (s)':>9} {'cold train (s)':>14} {'train (s)':>9} "
-            f"{'train img/s':>11} {'eval (s)':>8} {'eval img/s':>10} {'snapshot (s)':>12} {'ckpt (s)':>8} "
-            f"{'eval/train':>10} {'not training':>12}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['config']:<8} {r['device']:>4} {r['K']:>3} {r['train_images']:>9} {r['test_images']:>8} "
-                     f"{r['setup_s']:>9.2f} {r['cold_train_s']:>14.2f} {r['train_s']:>9.2f} {r['train_img_per_s']:>11.0f} {r['eval_s']:>8.3f} "
-                     f"{r['eval_img_per_s']:>10.0f} {r['snapshot_s']:>12.4f} {r['checkpoint_s']:>8.4f} "
-                     f"{r['eval_over_train']:>10.3f} {100 * r['non_train_share']:>11.1f}%")
-    return "\n".join(lines)
+    return render_table(COLUMNS, rows)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -22,7 +22,6 @@ Exit status: 0 when every check passed (on CPU only with --allow-cpu), 1 otherwi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -43,17 +42,6 @@ import torch  # noqa: E402
 NO_CUDA = "no CUDA device"
 LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-5
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-6
-
-
-def _sibling(name: str):
-    """Import bench/<name>.py by path (bench/ is not a package), shared with the other scripts."""
-    key = f"_bench_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 def _jsonable(value):
@@ -99,10 +87,10 @@ def check_environment(device: torch.device) -> dict:
 
 
 def check_trainer(device: torch.device, quick: bool) -> dict:
+    from bench import bench_training as bt
     from core.models import build_model
     from core.training import Trainer
 
-    bt = _sibling("bench_training")
     config = (bt.tiny_config if quick else bt.default_config)(device.type, 2)
     root = Path(tempfile.mkdtemp(prefix="hafs-gpucheck-"))
     try:
@@ -138,11 +126,12 @@ def _loss_and_grad(loss_fn, features: torch.Tensor, labels: torch.Tensor):
 
 
 def check_loss_cuda_cpu(device: torch.device, quick: bool) -> dict:
+    from bench.common import load_case
     from core.frames import haframe
     from core.losses import HAFrameLoss
 
     k, batch, gamma = (100, 64, 2.0) if quick else (1010, 256, 5.0)
-    name, dist = _sibling("bench_frames").load_case(k)
+    name, dist, _ = load_case(k)
     frame = haframe(dist, gamma=gamma, min_similarity="exact", seed=0)
     gen = torch.Generator().manual_seed(0)
     features = 2.0 * torch.randn(batch, frame.dim, generator=gen)
@@ -162,16 +151,13 @@ def check_loss_cuda_cpu(device: torch.device, quick: bool) -> dict:
 
 
 def check_haframe_cpu(quick: bool) -> dict:
+    from bench.common import best_of, load_case
     from core.frames import haframe
 
     k, gamma, repeats = (100, 2.0, 1) if quick else (1010, 5.0, 3)
-    name, dist = _sibling("bench_frames").load_case(k)
+    name, dist, _ = load_case(k)
     haframe(dist[:8, :8], gamma=gamma)  # first LAPACK call carries one-off overhead
-    best, frame = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        frame = haframe(dist, gamma=gamma, min_similarity="exact")
-        best = min(best, time.perf_counter() - start)
+    best, frame = best_of(lambda: haframe(dist, gamma=gamma, min_similarity="exact"), repeats)
     err = float(np.abs(frame.weights @ frame.weights.T - frame.target).max())
     details = {"hierarchy": name, "K": k, "gamma": gamma, "best_s": best, "repeats": repeats,
                "m_star": frame.min_similarity, "max_abs_err": err}
@@ -182,12 +168,16 @@ def check_haframe_cpu(quick: bool) -> dict:
 def check_bench_loss(device: torch.device, quick: bool) -> dict:
     argv = ["--quick"] if quick else []
     argv += ["--device", "cpu" if device.type == "cpu" else "all"]
-    rows = _sibling("bench_loss").main(argv)
+    from bench import bench_loss
+
+    rows = bench_loss.main(argv)
     return {"ok": all(r["agree"] for r in rows), "details": {"rows": rows}}
 
 
 def check_bench_training(device: torch.device, quick: bool) -> dict:
-    rows = _sibling("bench_training").main((["--quick"] if quick else []) + ["--device", device.type])
+    from bench import bench_training
+
+    rows = bench_training.main((["--quick"] if quick else []) + ["--device", device.type])
     return {"ok": all(r["state"] == "finished" for r in rows), "details": {"rows": rows}}
 
 

@@ -1,22 +1,12 @@
 """Smoke test of bench/bench_frames.py --quick (no timing assertions)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_frames.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_frames", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench import bench_frames
+from bench.common import balanced_tree, load_case
 
 
 def test_quick_benchmark_runs(capsys):
-    bench = load_bench()
-    rows = bench.main(["--quick"])
+    rows = bench_frames.main(["--quick"])
     out = capsys.readouterr().out
     assert [r["K"] for r in rows] == [100, 300]
     for row in rows:
@@ -28,8 +18,13 @@ def test_quick_benchmark_runs(capsys):
 
 
 def test_balanced_tree_helper():
-    bench = load_bench()
-    hier = bench.balanced_tree(37, fanout=3)
+    hier = balanced_tree(37, fanout=3)
     assert hier.num_classes == 37
     depths = hier.depths[hier.leaf_ids]
     assert (depths == depths[0]).all()
+
+
+def test_load_case_synthetic():
+    name, dist, classes = load_case(100, force_synthetic=True)
+    assert name == "balanced-100" and dist.shape == (100, 100) and len(classes) == 100
+    assert (dist == dist.T).all() and (dist.diagonal() == 0).all()

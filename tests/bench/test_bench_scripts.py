@@ -3,7 +3,6 @@
 a script checks it. No timing assertions (timings are only checked to be positive numbers)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,19 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from bench import bench_loss, bench_metrics, bench_training, gpu_check
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-
-
-def load(name: str):
-    """Import bench/<name>.py under the key the scripts use for each other (``_bench_<name>``)."""
-    key = f"_bench_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 def _positive(*values):
@@ -39,7 +29,7 @@ LOSS_KEYS = {"name", "device", "K", "B", "gamma", "ours_s", "baseline_s", "speed
 
 
 def test_bench_loss_quick(capsys):
-    rows = load("bench_loss").main(["--quick", "--device", "cpu"])
+    rows = bench_loss.main(["--quick", "--device", "cpu"])
     out = capsys.readouterr().out
     assert [(r["K"], r["B"]) for r in rows] == [(100, 64), (608, 32)]
     for row in rows:
@@ -53,21 +43,20 @@ def test_bench_loss_quick(capsys):
 
 
 def test_loss_baseline_matches_reference_fixture(reference):
-    result = load("bench_loss").check_baseline_fixture()
+    result = bench_loss.check_baseline_fixture()
     assert result is not None and result["ok"], result
     assert abs(result["reference_loss"] - 6.8101768) < 1e-6
 
 
 def test_loss_baseline_soft_labels_are_columns_of_s():
-    bench = load("bench_loss")
     s = torch.rand(7, 7)
     y = torch.tensor([3, 0, 6, 3])
-    assert torch.equal(bench.make_batch_soft_labels(s, y, 7, 4), s[:, y].T)
+    assert torch.equal(bench_loss.make_batch_soft_labels(s, y, 7, 4), s[:, y].T)
 
 
 # --------------------------------------------------------------------------- bench_metrics
 def test_bench_metrics_quick(capsys):
-    rows = load("bench_metrics").main(["--quick"])
+    rows = bench_metrics.main(["--quick"])
     out = capsys.readouterr().out
     assert len(rows) == 1
     row = rows[0]
@@ -85,14 +74,14 @@ def test_bench_metrics_quick(capsys):
 
 
 def test_metrics_baseline_on_a_hand_example():
-    bench = load("bench_metrics")
     dist = np.array([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
     classes = ["a", "b", "c"]
     logits = torch.tensor([[3.0, 2.0, 1.0],    # y = 0: right; ranks 0, 1
                            [3.0, 1.0, 2.0],    # y = 1: wrong, top-1 distance 1; ranks 0, 2
                            [1.0, 3.0, 2.0]])   # y = 0: wrong, top-1 distance 1; ranks 1, 2
     labels = torch.tensor([0, 1, 0])
-    got = bench.reference_metrics(logits, labels, bench.distance_dict(dist, classes), classes, ks=(1, 2), batch_size=2)
+    lookup = bench_metrics.distance_dict(dist, classes)
+    got = bench_metrics.reference_metrics(logits, labels, lookup, classes, ks=(1, 2), batch_size=2)
     assert got["top1"] == pytest.approx(100 / 3) and got["top2"] == pytest.approx(100 / 3)
     assert got["hdist@1"] == pytest.approx(2 / 3)
     assert got["hdist@2"] == pytest.approx(((0 + 1) + (1 + 2) + (1 + 2)) / 2 / 3)
@@ -106,7 +95,7 @@ def test_metrics_baseline_on_a_hand_example():
 def test_bench_training_quick(capsys):
     checkpoints = ROOT / "checkpoints"
     before = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.exists() else []
-    rows = load("bench_training").main(["--quick"])
+    rows = bench_training.main(["--quick"])
     out = capsys.readouterr().out
     assert len(rows) == 1
     row = rows[0]
@@ -128,7 +117,6 @@ CHECKS = ["environment", "trainer", "loss_cuda_cpu", "haframe_cpu", "bench_loss"
 
 def test_gpu_check_quick_allow_cpu(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OUT", str(tmp_path))
-    gpu_check = load("gpu_check")
     rows = gpu_check.main(["--allow-cpu", "--quick"])
     out = capsys.readouterr().out
     assert [r["check"] for r in rows] == CHECKS
@@ -150,7 +138,6 @@ def test_gpu_check_quick_allow_cpu(tmp_path, monkeypatch, capsys):
 def test_gpu_check_without_cuda_fails_unless_allowed(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OUT", str(tmp_path))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    gpu_check = load("gpu_check")
     rows = gpu_check.main([])
     assert "no CUDA device" in capsys.readouterr().out
     assert gpu_check.exit_code(rows) == 1

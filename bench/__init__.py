@@ -1,0 +1,1 @@
+"""Benchmark scripts (run them as ``python bench/<name>.py`` from the repo root) and their shared helpers."""

@@ -107,6 +107,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.run_dir = RunDir.create(root, config, run_name)
         self.error: str | None = None
+        self.steps = 0  # optimiser steps per epoch, known after set-up
+        self._epoch = 0  # the epoch being trained
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -155,8 +157,6 @@ class Trainer:
             self._emit("end", self._epoch, state="failed", error=self.error)
             raise
         return self.run_dir
-
-    _epoch = 0
 
     def _setup(self) -> None:
         cfg = self.config
@@ -269,7 +269,7 @@ class Trainer:
 
     def _emit(self, kind: str, epoch: int, **info) -> None:
         event = TrainEvent(kind, self.run_dir.name, epoch, self.config.optim.epochs,
-                           steps=getattr(self, "steps", 0), **info)
+                           steps=self.steps, **info)
         for callback in self.callbacks:
             callback(event)
 

@@ -308,7 +308,8 @@ def _factor(chol: np.ndarray, u: np.ndarray, m: float) -> np.ndarray:
     q = float(u @ u)
     tau = -m / (1.0 - m)
     c = (1.0 - np.sqrt(max(1.0 - tau * q, 0.0))) / q
-    return np.sqrt(1.0 - m) * (chol - c * np.outer(chol @ u, u))
+    chol_t, u_t = torch.from_numpy(chol), torch.from_numpy(u)  # torch's BLAS, see _cholesky
+    return (np.sqrt(1.0 - m) * (chol_t - c * torch.outer(chol_t @ u_t, u_t))).numpy()
 
 
 def _embed(frame: np.ndarray, dim: int | None, seed: int | None) -> np.ndarray:
@@ -333,19 +334,14 @@ def _haar_reflectors(d: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Ten
     (Stewart, 1980). Drawing those directly skips the factorisation. Also returns the signs of R's
     diagonal, by which the caller flips columns (Q·diag(signs) is the sign-fixed, unique factor).
     """
-    rng = np.random.default_rng(seed)
-    draws = rng.standard_normal(k * d - k * (k - 1) // 2)  # lengths d, d − 1, …, d − k + 1
-    reflectors = np.zeros((d, k))
-    tau = np.empty(k)
-    start = 0
-    for j in range(k):
-        x = draws[start:start + d - j]
-        start += d - j
-        alpha, norm = x[0], np.linalg.norm(x)
-        beta = -np.copysign(norm, alpha)  # LAPACK dlarfg: H·x = beta·e₁
-        tau[j] = (beta - alpha) / beta
-        reflectors[j + 1:, j] = x[1:] / (alpha - beta)
-        reflectors[j, j] = beta
+    # Column j's entries from row j down are that Gaussian vector (float32 draws are plenty: any
+    # reflector is exactly orthogonal, the draws only pick which one). LAPACK reads only that part.
+    gauss = np.tril(np.random.default_rng(seed).standard_normal((d, k), dtype=np.float32)).astype(np.float64)
+    alpha = np.diag(gauss).copy()
+    beta = -np.copysign(np.sqrt(np.einsum("ij,ij->j", gauss, gauss)), alpha)  # LAPACK dlarfg: H·x = beta·e₁
+    tau = (beta - alpha) / beta
+    reflectors = gauss / (alpha - beta)
+    np.fill_diagonal(reflectors, beta)
     return torch.from_numpy(reflectors), torch.from_numpy(tau), np.sign(np.diag(reflectors))
 
 

@@ -219,16 +219,3 @@ def compare_curves(runs: dict[str, list[dict]], key: str) -> go.Figure:
                       xaxis=dict(title="epoch", **_integer_ticks(epochs)), showlegend=True,
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     return fig
-
-
-def cosine_levels(levels: dict[str, dict[int, float]]) -> go.Figure:
-    """Target cosine at each LCA distance, one line per frame."""
-    fig = go.Figure()
-    for name, by_distance in levels.items():
-        fig.add_scatter(x=list(by_distance), y=list(by_distance.values()), mode="lines+markers", name=name,
-                        hovertemplate="d = %{x}<br>cos = %{y:.4f}<extra>" + name + "</extra>")
-    distances = [d for by_distance in levels.values() for d in by_distance]
-    fig.update_layout(title="Target cosine by hierarchical distance", height=320,
-                      xaxis=dict(title="distance d", **_integer_ticks(distances)),
-                      yaxis_title="cos", margin=dict(l=10, r=10, t=40, b=10))
-    return fig

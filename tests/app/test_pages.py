@@ -115,8 +115,7 @@ def test_hierarchy_distance_convention_radio(runs_root):
     assert at.radio(key="convention").value == "depth"
     at.radio(key="convention").set_value("height").run()
     assert_clean(at)
-    heatmap = next(c for c in at.get("plotly_chart") if "height of the LCA" in c.proto.spec)
-    assert heatmap is not None
+    assert any("height of the LCA" in c.proto.spec for c in at.get("plotly_chart")), "the heatmap's title follows"
     assert any("identical" in c.value and "tieredImageNet-H" in c.value for c in at.caption)
 
 
@@ -221,6 +220,7 @@ def test_train_page_advanced_settings_reach_the_run_config(runs_root):
     deadline = time.time() + 60
     while jobs.is_running(run) and time.time() < deadline:  # no training thread left at exit
         time.sleep(0.1)
+    assert not jobs.is_running(run), "Stop did not end the training thread"
     config = RunDir(runs_root / run).config()
     assert (config.frame.min_similarity, config.frame.mapping, config.frame.seed) == ("grid", "linear", 7)
     assert (config.optim.lr, config.optim.batch_size, config.model.feature_dim) == (0.02, 32, 16)

@@ -44,12 +44,21 @@ def test_cosines_by_distance_groups_every_pair(hier):
     assert groups[1][0] > groups[2][0] > groups[3][0]
 
 
-def test_coordinates_3d_reuses_a_given_decomposition(hier):
+def test_coordinates_3d_reuses_a_given_decomposition(hier, monkeypatch):
     target = haframe(hier.distance_matrix(), gamma=3.0).target
     coords, kept = coordinates_3d(target)
-    coords2, kept2 = coordinates_3d(target, np.linalg.eigh(target))
+    eig = np.linalg.eigh(target)
+
+    def no_second_eigh(*args, **kwargs):
+        raise AssertionError("coordinates_3d decomposed the target again")
+
+    monkeypatch.setattr(np.linalg, "eigh", no_second_eigh)
+    coords2, kept2 = coordinates_3d(target, eig)
     np.testing.assert_array_equal(coords2, coords)
     assert kept2 == kept and 0 < kept < 1
+    # and the result comes from the decomposition given: flipped eigenvectors flip the coordinates
+    flipped, _ = coordinates_3d(target, (eig[0], -eig[1]))
+    np.testing.assert_array_equal(flipped, -coords)
 
 
 @pytest.mark.parametrize("mapping", ["exponential", "linear"])

@@ -73,7 +73,10 @@ def test_training_learns_the_synthetic_task(tmp_path, tiny_config):
                                                  snapshot_size=60))
     config = config.replace(optim=config.optim.__class__(epochs=4, batch_size=32))
     rows = Trainer(config, root=tmp_path).fit().metrics()
-    assert rows[-1]["top1"] > 3 * rows[0]["top1"]  # far above chance (1/12)
+    chance = 100.0 / 12
+    # Far above chance; not a ratio to epoch 0, whose accuracy is that of a random network (any seed
+    # or frame rotation moves it). Seeds 0-7 end at 35-58 % here.
+    assert rows[-1]["top1"] > 3 * chance, [r["top1"] for r in rows]
     assert rows[-1]["frame_dev_mean"] < rows[0]["frame_dev_mean"]  # class means move towards the frame
 
 

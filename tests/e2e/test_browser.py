@@ -18,14 +18,18 @@ TRAIN_TIMEOUT_MS = 120_000
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+BUSY_JS = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
+    return (s && s.offsetParent !== null) || !!document.querySelector('[data-stale="true"]'); }"""
+
+
 def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.8) -> None:
-    """Wait until the app is shown and no script run is in progress (status widget gone for ``quiet_s``)."""
+    """Wait until the app is shown and no script run is in progress: no status widget and no stale (not yet
+    re-drawn) element for ``quiet_s`` in a row (a short run may end before the status widget ever shows)."""
     page.locator('[data-testid="stAppViewContainer"]').wait_for(state="visible", timeout=60_000)
-    status = page.locator('[data-testid="stStatusWidget"]')
     deadline = time.monotonic() + timeout_s
     quiet_since = None
     while time.monotonic() < deadline:
-        if status.count() == 0 or not status.first.is_visible():
+        if not page.evaluate(BUSY_JS):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= quiet_s:
                 return
@@ -171,6 +175,7 @@ def test_bad_hierarchy_uploads_show_an_error(server, page, shots, tmp_path):
         path.write_bytes(content)
         uploader.set_input_files(str(path))
         sidebar_error.filter(has_text=name).wait_for(state="visible")
+        main_error.filter(has_text=name).wait_for(state="visible")  # drawn later in the same run
         wait_idle(page)
         for where, error in (("sidebar", sidebar_error), ("page", main_error)):
             assert error.count() == 1, f"{name}: {error.count()} errors in the {where}"

@@ -14,7 +14,7 @@ def test_loss_value_and_gradient_float32(reference):
     loss = HAFrameLoss(z["classifier_float32"], z["target_similarity"], float(z["alpha"]), float(z["beta"]))
     value = loss(features, torch.tensor(z["targets"]))
     value.backward()
-    assert float(value) == pytest.approx(float(z["loss_float32"]), rel=1e-6)
+    assert value.item() == pytest.approx(float(z["loss_float32"]), rel=1e-6)
     assert loss.last_terms == pytest.approx((float(z["ce_float32"]), float(z["scsl_float32"])), rel=1e-6)
     np.testing.assert_allclose(features.grad.numpy(), z["grad_float32"], atol=1e-7)
 
@@ -29,7 +29,7 @@ def test_loss_value_and_gradient_float64(reference):
     loss.target.copy_(torch.tensor(target))
     value = loss(features, torch.tensor(z["targets"]))
     value.backward()
-    assert float(value) == pytest.approx(float(z["loss_float64"]), rel=1e-12)
+    assert value.item() == pytest.approx(float(z["loss_float64"]), rel=1e-12)
     np.testing.assert_allclose(features.grad.numpy(), z["grad_float64"], atol=1e-12)
 
 

@@ -46,3 +46,5 @@ class JobRegistry:
     def _record(self, event: TrainEvent) -> None:
         with self._lock:
             self._latest[event.run] = event
+            if event.kind == "end":  # let the finished trainer (data, model, optimiser) be freed
+                self._trainers.pop(event.run, None)

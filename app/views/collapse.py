@@ -17,8 +17,18 @@ names = [r.name for r in runs]
 active = st.session_state.get("active_run")
 run = runs[st.selectbox("Run", range(len(runs)), index=names.index(active) if active in names else 0,
                         format_func=lambda i: run_label(runs[i]))]
-hierarchy = run.hierarchy()
-live = run.status().get("state") in ("running", "created")
+status = run.status()
+live = status.get("state") in ("running", "created")
+try:
+    hierarchy = run.hierarchy()
+except (OSError, ValueError):  # not written yet, or a damaged/foreign run directory
+    if status.get("state") == "failed":
+        st.error(f"This run failed before its first evaluation: {status.get('error')}")
+    elif live:
+        st.info("This run is still preparing its data; its features appear here after the first evaluation.")
+    else:
+        st.error(f"Run {run.name} has no readable hierarchy.json, so its features cannot be shown.")
+    st.stop()
 
 groups_at = {lvl: len(set(hierarchy.ancestor_at(lvl))) for lvl in range(hierarchy.height, 0, -1)}
 levels = list(groups_at)
@@ -33,8 +43,12 @@ follow = c3.toggle("Follow the latest epoch", value=live)
 
 @st.fragment(run_every=1.0)
 def wait_for_umap(key, features) -> None:
-    """Poll the background UMAP; rerun the page once it is ready."""
-    if projector().umap(key, features) is not None:
+    """Poll the background UMAP; rerun the page once it is ready (or has failed)."""
+    try:
+        ready = projector().umap(key, features) is not None
+    except RuntimeError:
+        ready = True  # the page rerun shows the failure
+    if ready:
         st.rerun()
 
 
@@ -49,13 +63,17 @@ def view() -> None:
     features, labels = snap["features"], snap["labels"]
     points, note = pca_2d(features), "PCA"
     if method == "UMAP":
-        umap_points = projector().umap((run.name, epoch), features)
-        if umap_points is None:
-            note = "PCA (UMAP is computing; it replaces this when ready)"
-            if not live:  # a live view reruns anyway
-                wait_for_umap((run.name, epoch), features)
+        try:
+            umap_points = projector().umap((run.name, epoch), features)
+        except RuntimeError as err:  # UMAP failed on this snapshot: say so and keep PCA
+            st.warning(f"{err}; showing PCA instead.")
         else:
-            points, note = umap_points, "UMAP"
+            if umap_points is not None:
+                points, note = umap_points, "UMAP"
+            else:
+                note = "PCA (UMAP is computing; it replaces this when ready)"
+                if not live:  # a live view reruns anyway
+                    wait_for_umap((run.name, epoch), features)
     ancestors = hierarchy.ancestor_at(level)
     order = hierarchy.tree_order()
     colour = [hierarchy.display(ancestors[y]) for y in labels]
@@ -75,7 +93,8 @@ def view() -> None:
     right.plotly_chart(plots.cosine_heatmap(target[np.ix_(order, order)], tick, "Target cosines (the frame)"),
                        key="target")
     rows = run.metrics()
-    same = all(abs(r.get("frame_dev_mean", 0) - r.get("haf_dev_mean", 1)) < 1e-9 for r in rows)  # frame = HAFrame
+    same = all(r.get("frame_dev_mean") is not None and r.get("haf_dev_mean") is not None
+               and abs(r["frame_dev_mean"] - r["haf_dev_mean"]) < 1e-9 for r in rows)  # frame = HAFrame
     keys = ["frame_dev_mean", "frame_dev_std"] + ([] if same else ["haf_dev_mean"])
     st.plotly_chart(plots.metric_curves(rows, keys, "Deviation from the target over epochs"), key="devcurve")
     st.caption("Frame deviation: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| over class pairs (and its std) against this "

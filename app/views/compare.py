@@ -15,13 +15,20 @@ if not runs:
     st.info("No runs yet: start one on the Train page or with `python -m core.train`.")
     st.stop()
 chosen = st.multiselect("Runs", list(runs), default=list(runs)[:3])
-metrics = {name: runs[name].metrics() for name in chosen}
-metrics = {name: rows for name, rows in metrics.items() if rows}
+metrics, rows = {}, []
+for name in chosen:
+    history = runs[name].metrics()
+    try:
+        config = runs[name].config()
+    except (OSError, ValueError) as err:  # a damaged or foreign config.json: skip the run, say why
+        st.warning(f"Skipping {name}: its config.json cannot be read ({err}).")
+        continue
+    if history:
+        metrics[name] = history
+        rows.append({"run": name, "classifier": config.frame.head, "dataset": config.data.name, **history[-1]})
 if not metrics:
     st.info("Pick runs that have finished at least one epoch.")
     st.stop()
-rows = [{"run": name, "classifier": runs[name].config().frame.head, "dataset": runs[name].config().data.name,
-         **rows[-1]} for name, rows in metrics.items()]
 SHORT = {"top1": "top-1 %", "mistake_severity": "severity", "frame_dev_mean": "frame dev",
          "haf_dev_mean": "HAFrame dev"}
 st.dataframe(pd.DataFrame(rows).reindex(columns=COLUMNS), hide_index=True,

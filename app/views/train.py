@@ -60,9 +60,14 @@ if submitted:
         st.session_state["active_run"] = jobs.start(config)
     except ConfigError as err:
         st.error(f"Invalid settings: {err}")
+    except OSError as err:  # e.g. the run store is not writable
+        st.error(f"Could not create the run directory: {err}")
 
 
-@st.fragment(run_every=1.0)
+POLLING = jobs.is_running(st.session_state.get("active_run", ""))
+
+
+@st.fragment(run_every=1.0 if POLLING else None)  # poll only while the run trains
 def progress() -> None:
     run_name = st.session_state.get("active_run")
     if run_name is None:
@@ -72,6 +77,8 @@ def progress() -> None:
     status = run.status()
     event = jobs.latest(run_name)
     running = jobs.is_running(run_name)
+    if POLLING and not running:
+        st.rerun()  # the run ended: redraw the page once, which stops the polling
     head = st.columns([5, 1], vertical_alignment="center")
     head[0].markdown(f"**{run_name}** — {status.get('state', 'starting')}")
     if running and head[1].button("Stop", key="stop", width="stretch"):

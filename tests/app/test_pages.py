@@ -238,3 +238,22 @@ def test_tree_palette_gives_each_branch_one_hue():
     hue = {g: colorsys.rgb_to_hls(*(int(colours[g][i:i + 2], 16) / 255 for i in (1, 3, 5)))[0] for g in groups}
     assert max(hue[g] for g in ("a1", "a2", "a3")) - min(hue[g] for g in ("a1", "a2", "a3")) < 0.08
     assert abs(hue["a1"] - hue["b1"]) > 0.2
+
+
+# ---------------------------------------------------------------------------------------------- damaged runs
+def test_collapse_and_compare_survive_damaged_run_directories(runs_root, tiny_config):
+    from core import RunDir
+
+    Trainer(tiny_config, root=runs_root, run_name="good").fit()
+    RunDir.create(runs_root, tiny_config, "preparing").write_status("running")  # no hierarchy.json yet
+    broken = RunDir.create(runs_root, tiny_config, "broken")
+    (broken.path / "config.json").write_text("{not json")
+    at = open_page("collapse")
+    at.selectbox[0].select(next(i for i, o in enumerate(at.selectbox[0].options) if "preparing" in o)).run()
+    assert_clean(at)
+    assert any("still preparing" in i.value for i in at.info)
+    at = open_page("compare")
+    at.multiselect[0].set_value(["good", "broken", "preparing"]).run()
+    assert_clean(at)
+    assert any("broken" in w.value for w in at.warning)
+    assert at.get("plotly_chart")

@@ -87,6 +87,14 @@ class RunConfig:
         _check(self.data.train_per_class >= 1 and self.data.test_per_class >= 1,
                "data.*_per_class", "must be at least 1")
         _check(self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda")
+        _check(self.frame.mapping in ("exponential", "linear"), "frame.mapping", "must be exponential or linear")
+        _check(self.frame.min_similarity in ("exact", "grid") or _is_number(self.frame.min_similarity),
+               "frame.min_similarity", "must be 'exact', 'grid' or a number")
+        _check(self.optim.alpha >= 0 and self.optim.beta >= 0, "optim.alpha/beta", "must be non-negative")
+        _check(self.model.width >= 1, "model.width", "must be at least 1")
+        _check(self.model.feature_dim >= 0, "model.feature_dim", "must be 0 (= K) or positive")
+        _check(self.data.snapshot_size >= 0 and self.data.limit_train >= 0, "data.snapshot_size/limit_train",
+               "must be non-negative")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,6 +123,14 @@ def _build(kind, values: dict, where: str):
     if unknown:
         raise ConfigError(f"unknown key(s) in '{where}': {sorted(unknown)}")
     return kind(**values)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check(ok: bool, name: str, message: str) -> None:

@@ -50,6 +50,11 @@ def _atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+def _save_npz(path: str, arrays: dict[str, np.ndarray], compressed: bool) -> None:
+    with open(path, "wb") as f:  # a file object: numpy would otherwise append ".npz" to the name
+        (np.savez_compressed if compressed else np.savez)(f, **arrays)
+
+
 def _write_json(path: Path, obj) -> None:
     _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1)))
 
@@ -95,7 +100,7 @@ class RunDir:
         arrays = {"target": np.asarray(target, np.float64)}
         if weights is not None:
             arrays["weights"] = np.asarray(weights, np.float64)
-        _atomic_write(self.path / "frame.npz", lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+        _atomic_write(self.path / "frame.npz", lambda tmp: _save_npz(tmp, arrays, compressed=False))
 
     def frame(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "frame.npz", allow_pickle=False) as z:
@@ -136,7 +141,7 @@ class RunDir:
     # ------------------------------------------------------------------ snapshots
     def save_snapshot(self, epoch: int, **arrays: np.ndarray) -> None:
         path = self.path / "snapshots" / f"epoch_{epoch:03d}.npz"
-        _atomic_write(path, lambda tmp: np.savez_compressed(open(tmp, "wb"), **arrays))
+        _atomic_write(path, lambda tmp: _save_npz(tmp, arrays, compressed=True))
 
     def snapshot_epochs(self) -> list[int]:
         folder = self.path / "snapshots"

@@ -173,8 +173,9 @@ class Trainer:
                                            None if self.frame is None else self.frame.weights).to(self.device)
         # Deviation targets: the fixed frame's cosines; for a learnable head, the simplex ETF's.
         self.target = self.frame.target if self.frame is not None else frames.etf(num_classes).target
-        self.haf_target = frames.haframe(self.distances, cfg.frame.gamma, "exact", seed=None,
-                                         mapping=cfg.frame.mapping).target
+        self.haf_target = frames.similarity_matrix(
+            self.distances, frames.critical_min_similarity(self.distances, cfg.frame.gamma, cfg.frame.mapping),
+            cfg.frame.gamma, cfg.frame.mapping)
         self.loss = (HAFrameLoss(self.frame.weights, self.frame.target, cfg.optim.alpha, cfg.optim.beta)
                      if self.frame is not None else None)
         if self.loss is not None:
@@ -185,6 +186,7 @@ class Trainer:
         self.std = torch.tensor(self.data.std, device=self.device).view(1, -1, 1, 1)
         self.train_x = self.data.train_images.to(self.device)
         self.train_y = self.data.train_labels.to(self.device)
+        self.test_x = self.data.test_images.to(self.device)
         self.snapshot_idx = _stratified_subset(self.data.test_labels, cfg.data.snapshot_size, cfg.data.seed)
         self.run_dir.save_hierarchy(hierarchy)
         self.run_dir.save_frame(self.target, None if self.frame is None else self.frame.weights)
@@ -203,7 +205,7 @@ class Trainer:
         self.model.train()
         gen = torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
         order = torch.randperm(len(self.train_y), generator=gen).to(self.device)
-        totals = np.zeros(4)
+        totals = torch.zeros(4, device=self.device)  # loss, CE, cosine term, accuracy; synced once per epoch
         for step in range(self.steps):
             if self._stop.is_set():
                 raise _Stopped
@@ -213,18 +215,17 @@ class Trainer:
             logits = self.model.forward_head(features)
             if self.loss is not None:
                 loss = self.loss(features, labels)
-                ce, cos = self.loss.last_terms
+                ce, cos = self.loss.terms
             else:
                 loss = F.cross_entropy(logits, labels)
-                ce, cos = float(loss.detach()), 0.0
+                ce, cos = loss.detach(), torch.zeros((), device=self.device)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            acc = float((logits.argmax(1) == labels).float().mean())
-            loss_value = float(loss.detach())
-            totals += (loss_value, ce, cos, acc)
-            self._emit("batch", epoch, step=step + 1, metrics={"loss": loss_value})
-        mean = totals / self.steps
+            acc = (logits.detach().argmax(1) == labels).float().mean()
+            totals += torch.stack([loss.detach(), ce, cos, acc])
+            self._emit("batch", epoch, step=step + 1)
+        mean = (totals / self.steps).tolist()
         return {"lr": lr, "train_loss": mean[0], "train_ce": mean[1], "train_cos": mean[2], "train_acc": 100 * mean[3]}
 
     @torch.no_grad()
@@ -233,7 +234,7 @@ class Trainer:
         self.model.eval()
         feats, logits = [], []
         for start in range(0, len(self.data.test_labels), 512):
-            images = self._normalise(self.data.test_images[start:start + 512].to(self.device))
+            images = self._normalise(self.test_x[start:start + 512])
             f = self.model.forward_features(images)
             feats.append(f.float().cpu())
             logits.append(self.model.forward_head(f).float().cpu())

@@ -17,6 +17,10 @@ def test_round_trip_and_partial_dicts():
     ({"data": {"name": "imagenet"}}, "data.name"),
     ({"optim": {"learning_rate": 1}}, "unknown key(s) in 'optim'"),
     ({"colour": "red"}, "unknown config key"),
+    ({"frame": {"mapping": "cubic"}}, "frame.mapping"),
+    ({"frame": {"min_similarity": "lots"}}, "frame.min_similarity"),
+    ({"optim": {"alpha": -0.1}}, "optim.alpha/beta"),
+    ({"model": {"width": 0}}, "model.width"),
 ])
 def test_bad_values_name_the_field(raw, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

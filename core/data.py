@@ -22,7 +22,7 @@ from core.config import DataConfig
 from core.formats import load_bundled, match_classes, resolve_hierarchy
 from core.hierarchy import Hierarchy
 
-__all__ = ["Dataset", "load_dataset", "make_synthetic", "load_fashion_mnist", "FASHION_MNIST_DIRS",
+__all__ = ["Dataset", "load_dataset", "make_synthetic", "load_fashion_mnist", "balanced_subset", "FASHION_MNIST_DIRS",
            "FASHION_MNIST_CLASSES"]
 
 FASHION_MNIST_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
@@ -152,14 +152,25 @@ def _torchvision_fashion_mnist():
 
 def _limit_train(data: Dataset, limit: int, seed: int) -> Dataset:
     """A class-balanced random subset of ``limit`` training images."""
-    gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(data.train_labels), generator=gen)
-    per_class = max(1, limit // data.num_classes)
-    labels = data.train_labels[order]
-    rank = torch.zeros_like(labels)
-    for k in range(data.num_classes):  # position of each sample among its class in the shuffled order
-        mask = labels == k
-        rank[mask] = torch.arange(int(mask.sum()))
-    keep = order[rank < per_class]
+    keep = torch.from_numpy(balanced_subset(data.train_labels.numpy(), limit, seed))
     return Dataset(data.hierarchy, data.train_images[keep], data.train_labels[keep], data.test_images,
                    data.test_labels, data.mean, data.std)
+
+
+def balanced_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of about ``size`` samples drawn at random, as equal per class as possible.
+
+    labels: (N,) class indices. ``size`` ≥ N keeps everything; 0 keeps nothing.
+    """
+    if size >= len(labels):
+        return np.arange(len(labels))
+    classes = np.unique(labels)
+    if size <= 0 or len(classes) == 0:
+        return np.arange(0)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    per_class = max(1, size // len(classes))
+    rank = np.empty(len(labels), dtype=np.int64)  # position of each sample among its class, in shuffled order
+    for k in classes:
+        members = order[labels[order] == k]
+        rank[members] = np.arange(len(members))
+    return np.flatnonzero(rank < per_class)

@@ -84,7 +84,7 @@ def similarity_matrix(distances, min_similarity: float, gamma: float = 2.0,
 
 def critical_min_similarity(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
     """m* = −1/(1ᵀE⁻¹1 − 1): the most negative m with S(m) PSD (METHOD.md §3.2)."""
-    return _critical(base_kernel(distances, gamma, mapping))[0]
+    return _critical(base_kernel(distances, gamma, mapping))
 
 
 def grid_min_similarity(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
@@ -111,7 +111,7 @@ def resolve_min_similarity(distances, min_similarity="exact", gamma: float = 2.0
                            mapping: str = "exponential") -> float:
     """Turn ``"exact"``, ``"grid"`` or a number into m, checking feasibility."""
     kernel = base_kernel(distances, gamma, mapping)
-    return _choose_m(_critical(kernel)[0], len(kernel), min_similarity, gamma, mapping)
+    return _choose_m(_critical(kernel), len(kernel), min_similarity, gamma, mapping)
 
 
 def _choose_m(m_star: float, num_classes: int, min_similarity, gamma: float, mapping: str) -> float:
@@ -177,7 +177,7 @@ def feasibility_curve(distances, gamma: float = 2.0, mapping: str = "exponential
     from one eigendecomposition of E's whitened form, so it costs O(K³) once.
     """
     kernel = base_kernel(distances, gamma, mapping)
-    m_star, _ = _critical(kernel)
+    m_star = _critical(kernel)
     ms = np.linspace(m_min, m_max, num)
     return ms, _lambda_min_many(kernel, ms), m_star
 
@@ -285,10 +285,9 @@ def _m_star(u: np.ndarray) -> float:
     return max(-1.0 / (float(u @ u) - 1.0), -1.0)
 
 
-def _critical(kernel: np.ndarray) -> tuple[float, float]:
-    """(m*, q) for a kernel E."""
-    _, u = _whiten(kernel)
-    return _m_star(u), float(u @ u)
+def _critical(kernel: np.ndarray) -> float:
+    """m* for a kernel E."""
+    return _m_star(_whiten(kernel)[1])
 
 
 def _cholesky(kernel: np.ndarray) -> np.ndarray:

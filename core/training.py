@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from core import frames, metrics
 from core.config import ConfigError, RunConfig
-from core.data import Dataset, load_dataset
+from core.data import Dataset, balanced_subset, load_dataset
 from core.hierarchy import Hierarchy
 from core.losses import HAFrameLoss
 from core.models import FrameNet, build_model
@@ -187,7 +187,7 @@ class Trainer:
         self.train_x = self.data.train_images.to(self.device)
         self.train_y = self.data.train_labels.to(self.device)
         self.test_x = self.data.test_images.to(self.device)
-        self.snapshot_idx = _stratified_subset(self.data.test_labels, cfg.data.snapshot_size, cfg.data.seed)
+        self.snapshot_idx = balanced_subset(self.data.test_labels.numpy(), cfg.data.snapshot_size, cfg.data.seed)
         self.run_dir.save_hierarchy(hierarchy)
         self.run_dir.save_frame(self.target, None if self.frame is None else self.frame.weights)
         self.steps = len(self.train_y) // cfg.optim.batch_size or 1
@@ -273,21 +273,3 @@ class Trainer:
                            steps=self.steps, **info)
         for callback in self.callbacks:
             callback(event)
-
-
-def _stratified_subset(labels: torch.Tensor, size: int, seed: int) -> np.ndarray:
-    """Sorted indices of about ``size`` samples, as equal per class as possible (0 → none)."""
-    labels = labels.numpy()
-    if size >= len(labels):
-        return np.arange(len(labels))
-    if size <= 0:
-        return np.arange(0)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    classes = np.unique(labels)
-    per_class = max(1, size // len(classes))
-    rank = np.empty(len(labels), dtype=np.int64)
-    for k in classes:
-        members = order[labels[order] == k]
-        rank[members] = np.arange(len(members))
-    return np.sort(np.flatnonzero(rank < per_class))

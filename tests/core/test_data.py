@@ -58,3 +58,13 @@ def test_fashion_mnist_takes_any_hierarchy_over_its_classes_in_label_order():
     assert data.hierarchy.leaves == list(FASHION_MNIST_CLASSES)
     with pytest.raises(HierarchyError, match="not in the hierarchy.*'Bag'"):
         load_fashion_mnist(Hierarchy.from_edges([("all", c) for c in FASHION_MNIST_CLASSES if c != "Bag"]))
+
+
+def test_balanced_subset():
+    from core.data import balanced_subset
+
+    labels = np.repeat(np.arange(4), [10, 10, 10, 3])
+    keep = balanced_subset(labels, 12, seed=0)
+    assert np.bincount(labels[keep]).tolist() == [3, 3, 3, 3]
+    assert np.array_equal(keep, np.sort(keep)) and np.array_equal(keep, balanced_subset(labels, 12, seed=0))
+    assert len(balanced_subset(labels, 0, 0)) == 0 and len(balanced_subset(labels, 100, 0)) == len(labels)

@@ -17,12 +17,12 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 from plotly.colors import sample_colorscale
 
+from app import plots
 from core import Hierarchy, etf, haframe
 from core.frames import Frame, coordinates_3d, cosines_by_distance, critical_min_similarity, min_eigenvalue_curve
 
@@ -30,7 +30,7 @@ HOVER_MAX_K = 200  # up to this many classes: plotly heatmap cells with names in
 TICK_MAX_K = 24  # heatmaps label their rows/columns up to this many classes
 IMAGE_MAX_PX = 1200  # a larger matrix is subsampled to at most this many pixels a side
 LEGEND_MAX_GROUPS = 40  # the 3-D view lists groups in a legend up to this many; beyond, a colour scale
-COSINE_SCALE = "RdBu_r"
+COSINE_SCALE = plots.COSINE_SCALE
 DIFF_SCALE = "PuOr_r"
 COLOURS = {"HAFrame": "#1f77b4", "ETF": "#ff7f0e"}
 _CACHE = dict(max_entries=32, show_spinner=False)
@@ -325,7 +325,7 @@ def frame_3d_figure(coords: np.ndarray, names: list[str], groups: list[str], tit
     unique = list(dict.fromkeys(groups))
     group_arr = np.array(groups, dtype=object)
     if len(unique) <= LEGEND_MAX_GROUPS:
-        palette = _palette(len(unique))
+        palette = plots.palette(len(unique))
         for n, g in enumerate(unique):
             sel = group_arr == g
             fig.add_scatter3d(x=coords[sel, 0], y=coords[sel, 1], z=coords[sel, 2], mode="markers", name=g,
@@ -343,13 +343,6 @@ def frame_3d_figure(coords: np.ndarray, names: list[str], groups: list[str], tit
                       scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube"),
                       legend=dict(itemsizing="constant"))
     return fig
-
-
-def _palette(n: int) -> list[str]:
-    """Distinct colours, dark enough on white, for ``n`` groups."""
-    if n <= 10:
-        return px.colors.qualitative.D3
-    return px.colors.qualitative.Dark24 + px.colors.qualitative.Alphabet
 
 
 def figure_html(fig: go.Figure) -> str:

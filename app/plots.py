@@ -135,7 +135,7 @@ def tree_outline_html(parents: list[int], labels: list[str], leaf: list[bool]) -
     return "".join(out)
 
 
-def _palette(n: int) -> list[str]:
+def palette(n: int) -> list[str]:
     """Enough distinct colours for ``n`` groups, all dark enough to see on white (the theme's own
     palette has near-white greys and only 10 colours)."""
     if n <= 10:
@@ -152,7 +152,7 @@ def tree_palette(groups: list[str], branches: list[str]) -> dict[str, str]:
     ``groups[i]``; siblings come out as neighbouring shades, so the legend reads like the tree.
     """
     names = list(dict.fromkeys(branches))
-    hues = _palette(len(names))
+    hues = palette(len(names))
     members: dict[str, list[str]] = {}
     for group, branch in zip(groups, branches):
         members.setdefault(branch, []).append(group)
@@ -179,7 +179,7 @@ def projection_scatter(points: np.ndarray, colour: list[str], hover: list[str], 
     groups = order if order is not None else list(dict.fromkeys(colour))
     fig = px.scatter(x=points[:, 0], y=points[:, 1], color=colour, hover_name=hover, title=title,
                      labels={"x": "", "y": "", "color": ""}, render_mode="webgl",
-                     category_orders={"color": groups}, color_discrete_sequence=_palette(len(groups)),
+                     category_orders={"color": groups}, color_discrete_sequence=palette(len(groups)),
                      color_discrete_map=colours or {})
     fig.update_traces(marker=dict(size=5, opacity=0.8))
     fig.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),

@@ -320,8 +320,7 @@ def _embed(frame: np.ndarray, dim: int | None, seed: int | None) -> np.ndarray:
     if seed is None:
         return np.pad(frame, ((0, 0), (0, d - k)))
     reflectors, tau, signs = _haar_reflectors(d, k, seed)
-    padded = torch.zeros(k, d, dtype=torch.float64)
-    padded[:, :k] = torch.from_numpy(frame * signs)
+    padded = torch.from_numpy(np.pad(frame * signs, ((0, 0), (0, d - k))) if d > k else frame * signs)
     return torch.ormqr(reflectors, tau, padded, left=False, transpose=True).numpy()  # frame·Q[:, :k]ᵀ
 
 
@@ -335,13 +334,14 @@ def _haar_reflectors(d: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Ten
     """
     # Column j's entries from row j down are that Gaussian vector (float32 draws are plenty: any
     # reflector is exactly orthogonal, the draws only pick which one). LAPACK reads only that part.
-    gauss = np.tril(np.random.default_rng(seed).standard_normal((d, k), dtype=np.float32)).astype(np.float64)
-    alpha = np.diag(gauss).copy()
-    beta = -np.copysign(np.sqrt(np.einsum("ij,ij->j", gauss, gauss)), alpha)  # LAPACK dlarfg: H·x = beta·e₁
+    generator = torch.Generator().manual_seed(int(seed))
+    reflectors = torch.randn(d, k, generator=generator).tril_().double()
+    alpha = reflectors.diagonal().clone()
+    beta = -torch.copysign(torch.linalg.vector_norm(reflectors, dim=0), alpha)  # LAPACK dlarfg: H·x = beta·e₁
     tau = (beta - alpha) / beta
-    reflectors = gauss / (alpha - beta)
-    np.fill_diagonal(reflectors, beta)
-    return torch.from_numpy(reflectors), torch.from_numpy(tau), np.sign(np.diag(reflectors))
+    reflectors /= alpha - beta
+    reflectors.diagonal().copy_(beta)
+    return reflectors, tau, torch.sign(beta).numpy()
 
 
 def _lambda_min_many(kernel: np.ndarray, ms: np.ndarray) -> np.ndarray:

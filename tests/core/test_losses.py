@@ -24,7 +24,7 @@ def test_matches_naive_loops_and_gradients():
     loss = HAFrameLoss(w, s, alpha=0.4, beta=0.6).double()
     ours = loss(features, labels)
     (grad_ours,) = torch.autograd.grad(ours, features)
-    ref = _naive(features, labels, w, s, 0.4, 0.6)
+    ref = _naive(features, labels, loss.weights, loss.target, 0.4, 0.6)  # the same (float32-stored) frame
     (grad_ref,) = torch.autograd.grad(ref, features)
     assert torch.allclose(ours, ref, atol=1e-12)
     assert torch.allclose(grad_ours, grad_ref, atol=1e-12)

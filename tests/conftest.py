@@ -6,6 +6,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # shared test inputs (bad_inputs.py)
 
 REFERENCE = ROOT.parent / "shared" / "reference"
 

@@ -3,6 +3,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bad_inputs import BAD_UPLOADS
 from streamlit.testing.v1 import AppTest
 
 import app.common
@@ -150,17 +151,6 @@ def test_tree_outline_html():
     assert text.count("<details") == text.count("</details>") == h.num_nodes - h.num_classes
     assert "gamma-1b" in text and "(12 classes)" in text
     assert tree_outline_html([-1, 0, 0], ["r", "<a>", "b"], [False, True, True]).count("&lt;a&gt;") == 1
-
-
-BAD_UPLOADS = {
-    "cyclic.csv": (b"parent,child\na,b\nb,a\n", "cycle"),
-    "repeated.json": (b'{"name": "r", "children": [{"name": "x", "children": [{"name": "a"}]},'
-                      b' {"name": "y", "children": [{"name": "a"}]}]}', "duplicate leaf name 'a'"),
-    "single.nwk": (b"(a)r;", "1 leaf"),
-    "empty.json": (b"", "empty"),
-    "model.pkl": (b"\x80\x04K\x01.", "pickle files are never loaded"),
-    "broken.json": (b"not json {", "not valid JSON"),
-}
 
 
 @pytest.mark.parametrize("filename", BAD_UPLOADS)

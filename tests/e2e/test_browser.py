@@ -9,48 +9,14 @@ import re
 import time
 
 import pytest
+from bad_inputs import BAD_UPLOADS
+from streamlit_page import assert_clean, open_app, wait_idle
 
 pytestmark = pytest.mark.timeout(300)
 
 PAGES = {"Hierarchy": "Hierarchy", "Frames": "Frames", "Train": "Train", "Collapse": "Collapse",
          "Compare": "Compare runs"}  # sidebar link → page title
 TRAIN_TIMEOUT_MS = 120_000
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-BUSY_JS = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
-    return (s && s.offsetParent !== null) || !!document.querySelector('[data-stale="true"]'); }"""
-
-
-def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.8) -> None:
-    """Wait until the app is shown and no script run is in progress: no status widget and no stale (not yet
-    re-drawn) element for ``quiet_s`` in a row (a short run may end before the status widget ever shows)."""
-    page.locator('[data-testid="stAppViewContainer"]').wait_for(state="visible", timeout=60_000)
-    deadline = time.monotonic() + timeout_s
-    quiet_since = None
-    while time.monotonic() < deadline:
-        if not page.evaluate(BUSY_JS):
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_s:
-                return
-        else:
-            quiet_since = None
-        page.wait_for_timeout(100)
-    raise AssertionError(f"the app was still running after {timeout_s} s")
-
-
-def nav_labels(page) -> list[str]:
-    return [text.split("\n")[-1].strip() for text in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
-
-
-def open_app(page, server) -> None:
-    """Load the app and wait for app/main.py's st.navigation menu to be drawn."""
-    page.goto(server.url, wait_until="domcontentloaded")
-    deadline = time.monotonic() + 60
-    while nav_labels(page) != list(PAGES):
-        assert time.monotonic() < deadline, f"the sidebar menu is {nav_labels(page)}, expected {list(PAGES)}"
-        page.wait_for_timeout(200)
-    wait_idle(page)
 
 
 def go_to(page, link: str) -> None:
@@ -68,15 +34,6 @@ def wait_for_charts(page, minimum: int = 1, where: str = "", server=None, timeou
         assert_clean(page, where or f"charts on {page.url}", server)
         assert time.monotonic() < deadline, f"{where}: only {charts.count()} of {minimum} charts after {timeout_s} s"
         page.wait_for_timeout(200)
-
-
-def assert_clean(page, where: str, server=None) -> None:
-    """No uncaught exception and no error alert on the page (the server log's tail in the message)."""
-    log = f"\n--- server log (tail) ---\n{server.log_text()[-4000:]}" if server is not None else ""
-    exceptions = page.locator('[data-testid="stException"]')
-    assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.first.inner_text()[:2000]}{log}"
-    errors = page.locator('[data-testid="stAlertContentError"]')
-    assert errors.count() == 0, f"{where}: error shown: {errors.first.inner_text()[:2000]}{log}"
 
 
 def assert_log_clean(server) -> None:
@@ -149,17 +106,6 @@ def test_every_page_and_a_training_run(server, page, shots):
     wait_for_charts(page, 2, server=server)
     assert_clean(page, "Hierarchy again", server)
     assert_log_clean(server)
-
-
-BAD_UPLOADS = {  # file → (content, what the message must say)
-    "bad.json": (b"not json {", "not valid JSON"),
-    "cyclic.csv": (b"parent,child\na,b\nb,a\n", "cycle"),
-    "repeated_leaf.json": (b'{"name": "r", "children": [{"name": "x", "children": [{"name": "a"}]}, '
-                           b'{"name": "y", "children": [{"name": "a"}]}]}', "duplicate leaf name 'a'"),
-    "single_leaf.nwk": (b"(a)root;", "1 leaf; at least 2 are needed"),
-    "empty.csv": (b"", "the file is empty"),
-    "model.pkl": (b"\x80\x04K\x01.", "pickle files are never loaded"),
-}
 
 
 def test_bad_hierarchy_uploads_show_an_error(server, page, shots, tmp_path):

@@ -14,50 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
+from streamlit_page import assert_clean, open_app, wait_idle
 
 pytestmark = pytest.mark.timeout(300)
 
 SHOTS_COPY = Path("/tmp/frames_shots")
-NAV = ["Hierarchy", "Frames", "Train", "Collapse", "Compare"]
 HEATMAP = ".st-key-frames_heat_haframe"
 IMAGE_HREF_JS = """sel => {
     const im = document.querySelector(sel + ' image');
     return im ? (im.getAttribute('href') || im.getAttribute('xlink:href')) : null;
 }"""
-
-
-def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.5) -> None:
-    """Wait until the script run is over: no status widget and no stale (not yet re-drawn) element, for
-    ``quiet_s`` in a row (a short run may end before the status widget ever shows)."""
-    page.locator('[data-testid="stAppViewContainer"]').wait_for(state="visible", timeout=60_000)
-    busy = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
-        return (s && s.offsetParent !== null) || !!document.querySelector('[data-stale="true"]'); }"""
-    deadline, quiet_since = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        if not page.evaluate(busy):
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_s:
-                return
-        else:
-            quiet_since = None
-        page.wait_for_timeout(50)
-    raise AssertionError(f"the app was still running after {timeout_s} s")
-
-
-def open_app(page, server) -> None:
-    page.goto(server.url, wait_until="domcontentloaded")
-    links = page.locator('[data-testid="stSidebarNavLink"]')
-    deadline = time.monotonic() + 60
-    while [t.split("\n")[-1].strip() for t in links.all_inner_texts()] != NAV:
-        assert time.monotonic() < deadline, "the app's navigation menu did not appear"
-        page.wait_for_timeout(200)
-    wait_idle(page)
-
-
-def assert_clean(page, where: str) -> None:
-    for testid in ("stException", "stAlertContentError"):
-        found = page.locator(f'[data-testid="{testid}"]')
-        assert found.count() == 0, f"{where}: {testid} shown: {found.first.inner_text()[:2000]}"
 
 
 @pytest.fixture()

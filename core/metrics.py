@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 __all__ = ["hierarchical_metrics", "class_means", "cosine_matrix", "frame_deviation", "self_duality",
+           "collapse_statistics", "epoch_arrays",
            "crm_scores"]
 
 
@@ -76,3 +77,35 @@ def self_duality(weights, means) -> float:
     """‖W/‖W‖_F − M/‖M‖_F‖²_F between a classifier (K, d) and class means (K, d)."""
     w, m = np.asarray(weights, np.float64), np.asarray(means, np.float64)
     return float(np.sum((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2))
+
+
+def collapse_statistics(features, labels, classifier, target, haf_target, num_classes: int,
+                        centered: bool = False) -> dict[str, float]:
+    """Neural-collapse statistics of one set of penultimate features (METHOD.md §9).
+
+    features: (N, d); labels: (N,); classifier: (K, d) current classifier rows; target: (K, K) this
+    run's frame cosines; haf_target: (K, K) the hierarchy's HAFrame cosines. ``centered`` measures
+    centred class means (learnable heads: classic NC against the ETF). Keys are those of the
+    metrics schema; the trainer calls this for the test set and for a fixed training subsample.
+    """
+    means = class_means(features, labels, num_classes)
+    stats: dict[str, float] = {}
+    stats["frame_dev_mean"], stats["frame_dev_std"] = frame_deviation(means, target, centered)
+    stats["haf_dev_mean"], stats["haf_dev_std"] = frame_deviation(means, haf_target)
+    stats["feature_norm"] = float(torch.as_tensor(features, dtype=torch.float64).norm(dim=1).mean())
+    return stats
+
+
+def epoch_arrays(logits, labels, distances) -> dict[str, np.ndarray]:
+    """Per-sample arrays saved with an epoch's snapshot for the mistake views.
+
+    logits: (N, K) over the whole evaluation set; labels: (N,). Returns ``eval_labels`` (N,),
+    ``eval_predictions`` (N,) top-1 classes and ``eval_crm_predictions`` (N,) top-1 after CRM
+    re-ranking, all int32 (a few kB even for 10,000 images).
+    """
+    logits = torch.as_tensor(logits)
+    return {
+        "eval_labels": np.asarray(labels, dtype=np.int32),
+        "eval_predictions": logits.argmax(1).cpu().numpy().astype(np.int32),
+        "eval_crm_predictions": crm_scores(logits.cpu(), distances).argmax(1).numpy().astype(np.int32),
+    }

@@ -242,16 +242,15 @@ class Trainer:
         labels = self.data.test_labels
         row = {"epoch": epoch, **extra, **metrics.hierarchical_metrics(logits, labels, self.distances)}
         means = metrics.class_means(features, labels, self.data.num_classes)
-        centered = self.frame is None  # learnable head: classic NC (centred means vs ETF)
-        row["frame_dev_mean"], row["frame_dev_std"] = metrics.frame_deviation(means, self.target, centered)
-        row["haf_dev_mean"], row["haf_dev_std"] = metrics.frame_deviation(means, self.haf_target)
-        row["feature_norm"] = float(features.norm(dim=1).mean())
+        classifier = self.model.classifier_weights().float().cpu().numpy()
+        row.update(metrics.collapse_statistics(features, labels, classifier, self.target, self.haf_target,
+                                               self.data.num_classes, centered=self.frame is None))
         row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         idx = self.snapshot_idx
         self.run_dir.save_snapshot(
             epoch, features=features[idx].numpy().astype(np.float32), labels=labels[idx].numpy(),
             predictions=logits[idx].argmax(1).numpy(), class_means=means.astype(np.float32),
-            classifier=self.model.classifier_weights().float().cpu().numpy(),
+            classifier=classifier, **metrics.epoch_arrays(logits, labels, self.distances),
         )
         self.run_dir.append_metrics(row)
         self.run_dir.write_status("running", epoch=epoch, epochs=self.config.optim.epochs)

@@ -5,7 +5,8 @@ Layout of a run directory::
     config.json          RunConfig.to_dict()
     hierarchy.json       the hierarchy used (so a run is readable without its source file)
     frame.npz            weights (K×d, absent for a learnable head) and target (K×K) cosines
-    status.json          {"state": running|finished|stopped|failed, "error": ..., "epoch": ...}
+    status.json          {"state": queued|created|running|finished|stopped|failed, "error": ..., "epoch": ...}
+    heartbeat.json       {"pid", "host", "started" (process start), "time"}: rewritten every 2 s while training
     metrics.jsonl        one JSON object per evaluated epoch, appended (epoch 0 = before training)
     snapshots/epoch_NNN.npz   features (n×d), labels (n,), predictions (n,), class_means (K×d)
     checkpoint.pt        model/optimiser state, written atomically (tmp file + os.replace)
@@ -18,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,12 @@ import torch
 from core.config import RunConfig
 from core.hierarchy import Hierarchy
 
-__all__ = ["RunDir", "list_runs", "DEFAULT_ROOT"]
+__all__ = ["RunDir", "Heartbeat", "list_runs", "DEFAULT_ROOT", "STATES", "LIVE_STATES"]
+
+STATES = ("queued", "running", "stopped", "finished", "failed", "interrupted")
+LIVE_STATES = ("queued", "running")
+HEARTBEAT_INTERVAL_S = 2.0  # how often a training process rewrites heartbeat.json
+STALE_AFTER_S = 30.0  # a heartbeat older than this means the training process is gone (or hung)
 
 # HAFRAME_RUNS_DIR moves the run store (tests use a temporary one).
 DEFAULT_ROOT = Path(os.environ.get("HAFRAME_RUNS_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
@@ -106,15 +114,63 @@ class RunDir:
         with np.load(self.path / "frame.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
-    # ------------------------------------------------------------------ status
+    # ------------------------------------------------------------------ status, heartbeat, state
     def write_status(self, state: str, **info) -> None:
+        """Replace status.json; a "queued" status also names this process (see ``state``)."""
+        if state == "queued":
+            info = {**_process_identity(), **info}
         _write_json(self.path / "status.json", {"state": state, "updated": time.time(), **info})
 
     def status(self) -> dict:
         try:
-            return json.loads((self.path / "status.json").read_text())
+            status = json.loads((self.path / "status.json").read_text())
         except (OSError, ValueError):
             return {"state": "unknown"}
+        return status if isinstance(status, dict) else {"state": "unknown"}
+
+    def write_heartbeat(self) -> None:
+        """Record that this process is training the run now (pid, host, process start, time)."""
+        _write_json(self.path / "heartbeat.json", {**_process_identity(), "time": time.time()})
+
+    def heartbeat(self) -> dict | None:
+        try:
+            beat = json.loads((self.path / "heartbeat.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return beat if isinstance(beat, dict) else None
+
+    def beating(self, interval_s: float = HEARTBEAT_INTERVAL_S) -> Heartbeat:
+        """A started :class:`Heartbeat` for this run; ``stop()`` it when training ends."""
+        return Heartbeat(self, interval_s)
+
+    def state(self, now: float | None = None) -> str:
+        """What the run is doing: one of :data:`STATES` (or "unknown" for an unreadable status.json).
+
+        "running" needs proof of life: a heartbeat fresher than ``STALE_AFTER_S`` from a process that still
+        exists (checked by pid and process start time when the heartbeat was written on this host). A
+        run whose process is gone is "interrupted", so it is never shown or polled as running forever.
+        """
+        status = self.status()
+        state = status.get("state")
+        if state in ("finished", "stopped", "failed"):
+            return state
+        now = time.time() if now is None else now
+        if state == "queued":  # waits in a server's memory: alive only as long as that server
+            return "queued" if _process_alive(status) else "interrupted"
+        if state not in ("running", "created"):
+            return "unknown"
+        beat = self.heartbeat()
+        if beat is not None:
+            fresh = now - float(beat.get("time", 0)) < STALE_AFTER_S
+            return "running" if fresh and _process_alive(beat) else "interrupted"
+        # No heartbeat yet: a trainer between RunDir.create and its first beat, or a run written before
+        # heartbeats existed. Only a recent status update counts as alive.
+        return "running" if now - float(status.get("updated", 0)) < STALE_AFTER_S else "interrupted"
+
+    @property
+    def live(self) -> bool:
+        """True while the run is queued or training (what pages poll)."""
+        return self.state() in LIVE_STATES
 
     # ------------------------------------------------------------------ metrics
     def append_metrics(self, row: dict) -> None:
@@ -158,6 +214,59 @@ class RunDir:
 
     def load_checkpoint(self, map_location="cpu") -> dict:
         return torch.load(self.path / "checkpoint.pt", map_location=map_location, weights_only=True)
+
+
+class Heartbeat:
+    """A daemon thread that rewrites a run's heartbeat.json every ``interval_s`` until ``stop()``."""
+
+    def __init__(self, run: RunDir, interval_s: float = HEARTBEAT_INTERVAL_S):
+        self.run, self.interval_s = run, interval_s
+        self._stopped = threading.Event()
+        run.write_heartbeat()  # proof of life before the first interval
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run.name}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            try:
+                self.run.write_heartbeat()
+            except OSError:  # a full or vanished disk must not kill the training; state() will say so
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot) on Linux, else None; with the pid it
+    identifies a process even when pids are reused (a restarted container's server has the same pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the command name before ")" may contain spaces
+
+
+def _process_identity() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid())}
+
+
+def _process_alive(record: dict) -> bool:
+    """Whether the process a status/heartbeat names still exists. On another host we cannot tell: True."""
+    if record.get("host") != socket.gethostname():
+        return True
+    pid = record.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    started = record.get("started")
+    return started is None or _process_start(pid) in (None, started)
 
 
 def _default_name(config: RunConfig) -> str:

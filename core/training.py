@@ -102,10 +102,10 @@ class Trainer:
     """Train one run. ``fit()`` blocks; ``start()`` runs ``fit`` in a daemon thread."""
 
     def __init__(self, config: RunConfig, root: Path | str = DEFAULT_ROOT,
-                 callbacks: Iterable[Callback] = (), run_name: str | None = None):
+                 callbacks: Iterable[Callback] = (), run_name: str | None = None, run_dir: RunDir | None = None):
         self.config = config
         self.callbacks = list(callbacks)
-        self.run_dir = RunDir.create(root, config, run_name)
+        self.run_dir = run_dir or RunDir.create(root, config, run_name)  # run_dir: e.g. a queued run's
         self.error: str | None = None
         self.steps = 0  # optimiser steps per epoch, known after set-up
         self._epoch = 0  # the epoch being trained
@@ -137,6 +137,7 @@ class Trainer:
     def fit(self) -> RunDir:
         """Train, evaluating and snapshotting after every epoch; returns the run directory."""
         epochs = self.config.optim.epochs
+        heartbeat = self.run_dir.beating()  # proof of life for RunDir.state(); stopped in `finally`
         try:
             self.run_dir.write_status("running", epoch=0, epochs=epochs)
             self._setup()
@@ -156,6 +157,8 @@ class Trainer:
                                       epoch=self._epoch, epochs=epochs)
             self._emit("end", self._epoch, state="failed", error=self.error)
             raise
+        finally:
+            heartbeat.stop()
         return self.run_dir
 
     def _setup(self) -> None:

@@ -41,20 +41,41 @@ def crm_scores(logits, distances) -> torch.Tensor:
     return -(probs @ torch.as_tensor(np.asarray(distances), dtype=torch.float64))
 
 
+def _as_float64(x, device=None) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    return t.to(device=device if device is not None else t.device, dtype=torch.float64)
+
+
+def _class_means_t(feats: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    sums = torch.zeros(num_classes, feats.shape[1], dtype=feats.dtype, device=feats.device).index_add_(0, labels, feats)
+    counts = torch.bincount(labels, minlength=num_classes).to(feats.dtype)[:, None]
+    return sums / counts  # 0/0 → NaN marks empty classes
+
+
 def class_means(features, labels, num_classes: int) -> np.ndarray:
     """(K, d) mean feature of each class (NaN rows for classes with no sample)."""
-    feats = torch.as_tensor(features, dtype=torch.float64)
-    labels = torch.as_tensor(labels, dtype=torch.int64)
-    sums = torch.zeros(num_classes, feats.shape[1], dtype=torch.float64).index_add_(0, labels, feats)
-    counts = torch.bincount(labels, minlength=num_classes).double()[:, None]
-    return (sums / counts).numpy()  # 0/0 → NaN marks empty classes
+    feats = _as_float64(features)
+    labels = torch.as_tensor(labels, dtype=torch.int64, device=feats.device)
+    return _class_means_t(feats, labels, num_classes).cpu().numpy()
+
+
+def _cosines_t(v: torch.Tensor) -> torch.Tensor:
+    unit = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return unit @ unit.T
 
 
 def cosine_matrix(vectors) -> np.ndarray:
     """(K, K) pairwise cosines of the rows of ``vectors`` (K, d)."""
-    v = np.asarray(vectors, dtype=np.float64)
-    unit = v / np.linalg.norm(v, axis=1, keepdims=True).clip(1e-12)
-    return unit @ unit.T
+    return _cosines_t(_as_float64(vectors)).cpu().numpy()
+
+
+def _deviation_t(v: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    """(mean |Δ|, population std Δ) over pairs i < j of Δ = cos(v) − target (rows already selected)."""
+    rows, cols = torch.triu_indices(len(v), len(v), offset=1, device=v.device)
+    delta = _cosines_t(v)[rows, cols] - target[rows, cols]
+    if delta.numel() == 0:
+        return float("nan"), float("nan")
+    return float(delta.abs().mean()), float(delta.std(correction=0))
 
 
 def frame_deviation(vectors, target, centered: bool = False) -> tuple[float, float]:
@@ -63,36 +84,94 @@ def frame_deviation(vectors, target, centered: bool = False) -> tuple[float, flo
     vectors: (K, d) class means or classifier rows; ``centered`` subtracts their mean first.
     Classes with a NaN row are left out.
     """
-    v = np.asarray(vectors, dtype=np.float64)
-    keep = ~np.isnan(v).any(axis=1)
+    v = _as_float64(vectors)
+    keep = ~torch.isnan(v).any(dim=1)
     v = v[keep]
     if centered:
-        v = v - v.mean(axis=0)
-    rows, cols = np.triu_indices(len(v), k=1)
-    delta = cosine_matrix(v)[rows, cols] - np.asarray(target)[keep][:, keep][rows, cols]
-    return float(np.abs(delta).mean()), float(delta.std())
+        v = v - v.mean(dim=0)
+    return _deviation_t(v, _as_float64(target, v.device)[keep][:, keep])
+
+
+def _duality_t(w: torch.Tensor, m: torch.Tensor) -> float:
+    return float(((w / w.norm() - m / m.norm()) ** 2).sum())
 
 
 def self_duality(weights, means) -> float:
     """‖W/‖W‖_F − M/‖M‖_F‖²_F between a classifier (K, d) and class means (K, d)."""
-    w, m = np.asarray(weights, np.float64), np.asarray(means, np.float64)
-    return float(np.sum((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2))
+    m = _as_float64(means)
+    return _duality_t(_as_float64(weights, m.device), m)
+
+
+def _nc1_t(feats: torch.Tensor, labels: torch.Tensor, means: torch.Tensor, global_mean: torch.Tensor) -> float:
+    """tr(Σ_W Σ_B⁺)/K (Papyan et al.), without forming a d×d pseudo-inverse.
+
+    With M̃ the (K, d) class means centred on the global sample mean, Σ_B = M̃ᵀM̃/K and
+    Σ_B⁺ = K·V S⁻² Vᵀ from the SVD M̃ = U S Vᵀ (rank-truncated); with Z the (N, d) features centred
+    on their class means, Σ_W = ZᵀZ/N, so tr(Σ_W Σ_B⁺)/K = ‖Z V S⁻¹‖²_F / N: O(N·d·K), no d×d inverse.
+    ``means``/``labels`` cover the present classes only (labels re-indexed into them).
+    """
+    centred = means - global_mean
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    keep = s > s.max() * max(centred.shape) * torch.finfo(s.dtype).eps
+    if not keep.any():
+        return float("nan")
+    basis = vh[keep].T / s[keep]  # (d, r)
+    within = feats - means[labels]
+    return float((within @ basis).square().sum() / len(feats))
+
+
+def _nearest_mean_t(feats: torch.Tensor, means: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """(N,) index of the nearest class mean (Euclidean), in chunks so N×K never lives at once."""
+    bias = means.square().sum(dim=1)
+    out = [(2 * feats[i:i + chunk] @ means.T - bias).argmax(dim=1) for i in range(0, len(feats), chunk)]
+    return torch.cat(out)
 
 
 def collapse_statistics(features, labels, classifier, target, haf_target, num_classes: int,
-                        centered: bool = False) -> dict[str, float]:
-    """Neural-collapse statistics of one set of penultimate features (METHOD.md §9).
+                        centered: bool = False, predictions=None) -> dict[str, float]:
+    """Neural-collapse statistics of one set of penultimate features (METHOD.md §9), on the features' device.
 
     features: (N, d); labels: (N,); classifier: (K, d) current classifier rows; target: (K, K) this
-    run's frame cosines; haf_target: (K, K) the hierarchy's HAFrame cosines. ``centered`` measures
-    centred class means (learnable heads: classic NC against the ETF). Keys are those of the
-    metrics schema; the trainer calls this for the test set and for a fixed training subsample.
+    run's frame cosines; haf_target: (K, K) the hierarchy's HAFrame cosines; predictions: (N,) the
+    network's top-1 classes (or (N, K) logits) for NC4, omitted when None. ``centered`` measures the
+    frame deviation on class means centred on their mean (learnable heads: classic NC against the
+    ETF). Classes without a sample are left out. Keys are those of :mod:`core.schema`:
+
+    * ``frame_dev_mean/std``: class means vs ``target`` (raw, or centred as above);
+    * ``frame_dev_centered_mean/std``: class means centred on the global *sample* mean (the
+      reference's μ̃ = μ_k − μ_G; differs from the mean of class means on imbalanced data);
+    * ``haf_dev_mean/std``: raw class means vs ``haf_target``;
+    * ``nc1``: tr(Σ_W Σ_B⁺)/K; ``self_duality`` / ``self_duality_centered`` (NC3, raw / μ̃);
+    * ``nc4_agreement``: % of samples whose prediction is the class of the nearest class mean;
+    * ``feature_norm``: mean ‖h‖; ``class_mean_norm_cv``: std/mean of ‖μ_k‖ (equinorm).
     """
-    means = class_means(features, labels, num_classes)
+    feats = _as_float64(features)
+    device = feats.device
+    labels = torch.as_tensor(labels, dtype=torch.int64, device=device)
+    means_all = _class_means_t(feats, labels, num_classes)
+    present = ~torch.isnan(means_all).any(dim=1)
+    means = means_all[present]
+    global_mean = feats.mean(dim=0)
+    target_p = _as_float64(target, device)[present][:, present]
+    haf_p = _as_float64(haf_target, device)[present][:, present]
+    weights = _as_float64(classifier, device)[present]
     stats: dict[str, float] = {}
-    stats["frame_dev_mean"], stats["frame_dev_std"] = frame_deviation(means, target, centered)
-    stats["haf_dev_mean"], stats["haf_dev_std"] = frame_deviation(means, haf_target)
-    stats["feature_norm"] = float(torch.as_tensor(features, dtype=torch.float64).norm(dim=1).mean())
+    stats["frame_dev_mean"], stats["frame_dev_std"] = _deviation_t(
+        means - means.mean(dim=0) if centered else means, target_p)
+    stats["frame_dev_centered_mean"], stats["frame_dev_centered_std"] = _deviation_t(means - global_mean, target_p)
+    stats["haf_dev_mean"], stats["haf_dev_std"] = _deviation_t(means, haf_p)
+    remap = torch.cumsum(present.long(), 0) - 1  # class id → row of ``means``
+    stats["nc1"] = _nc1_t(feats, remap[labels], means, global_mean)
+    stats["self_duality"] = _duality_t(weights, means)
+    stats["self_duality_centered"] = _duality_t(weights, means - global_mean)
+    if predictions is not None:
+        pred = torch.as_tensor(predictions).to(device)
+        pred = pred.argmax(dim=1) if pred.ndim == 2 else pred.long()
+        nearest = present.nonzero().squeeze(1)[_nearest_mean_t(feats, means)]
+        stats["nc4_agreement"] = 100.0 * float((nearest == pred).double().mean())
+    stats["feature_norm"] = float(feats.norm(dim=1).mean())
+    norms = means.norm(dim=1)
+    stats["class_mean_norm_cv"] = float(norms.std(correction=0) / norms.mean().clamp_min(1e-12))
     return stats
 
 

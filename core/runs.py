@@ -16,6 +16,7 @@ so the app can show runs started by the CLI or on another machine.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ import torch
 from core.config import RunConfig
 from core.hierarchy import Hierarchy
 
-__all__ = ["RunDir", "Heartbeat", "list_runs", "DEFAULT_ROOT", "STATES", "LIVE_STATES"]
+__all__ = ["RunDir", "Heartbeat", "list_runs", "DEFAULT_ROOT", "RunSettings", "TRASH", "STATES", "LIVE_STATES"]
 
 STATES = ("queued", "running", "stopped", "finished", "failed", "interrupted")
 LIVE_STATES = ("queued", "running")
@@ -65,6 +66,23 @@ def _save_npz(path: str, arrays: dict[str, np.ndarray], compressed: bool) -> Non
 
 def _write_json(path: Path, obj) -> None:
     _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1)))
+
+
+TRASH = ".trash"  # deleted runs are moved here, inside the run store (list_runs skips it: no config.json)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run was trained with, as a comparison shows it."""
+
+    dataset: str
+    hierarchy: str
+    head: str
+    gamma: float
+    alpha: float
+    lr: float
+    epochs: int
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -207,6 +225,78 @@ class RunDir:
     def snapshot(self, epoch: int) -> dict[str, np.ndarray]:
         with np.load(self.path / "snapshots" / f"epoch_{epoch:03d}.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+    def snapshot_arrays(self, epoch: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Only the named arrays of a snapshot (the others are not decompressed); missing keys are absent."""
+        with np.load(self.path / "snapshots" / f"epoch_{epoch:03d}.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in keys if k in z.files}
+
+    # ------------------------------------------------------------------ typed readers, names, notes, trash
+    def settings(self) -> RunSettings:
+        """The settings a comparison shows beside a run's numbers (from config.json)."""
+        cfg = self.config()
+        return RunSettings(dataset=cfg.data.name, hierarchy=self.hierarchy_name(), head=cfg.frame.head,
+                           gamma=cfg.frame.gamma, alpha=cfg.optim.alpha, lr=cfg.optim.lr, epochs=cfg.optim.epochs,
+                           seed=cfg.seed)
+
+    def frame_is_haframe(self) -> bool:
+        """Whether this run's classifier is the hierarchy's HAFrame (so its frame deviation and its
+        HAFrame deviation are one number), read from the config."""
+        return self.config().frame.head == "haframe"
+
+    def hierarchy_name(self) -> str:
+        """The hierarchy's name as written with the run (falls back to the config's source)."""
+        try:
+            return str(json.loads((self.path / "hierarchy.json").read_text()).get("name") or "")
+        except (OSError, ValueError):
+            return Path(self.config().data.hierarchy).stem
+
+    def comparable_key(self) -> tuple[str, str]:
+        """(dataset, hierarchy digest): runs with equal keys have comparable mistake severities."""
+        try:
+            digest = hashlib.sha256((self.path / "hierarchy.json").read_bytes()).hexdigest()[:12]
+        except OSError:
+            digest = self.config().data.hierarchy
+        return self.config().data.name, digest
+
+    def seed_group(self) -> str:
+        """A key equal for runs whose configs differ only by their seeds (and device)."""
+        raw = self.config().to_dict()
+        raw.pop("seed", None)
+        raw.pop("device", None)
+        for section in raw.values():
+            if isinstance(section, dict):
+                section.pop("seed", None)
+        return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
+
+    def meta(self) -> dict:
+        """{"title": str, "notes": str} a person gave the run (empty when none)."""
+        try:
+            raw = json.loads((self.path / "meta.json").read_text())
+        except (OSError, ValueError):
+            raw = {}
+        return {"title": str(raw.get("title") or ""), "notes": str(raw.get("notes") or "")}
+
+    def set_meta(self, title: str | None = None, notes: str | None = None) -> None:
+        """Name and/or annotate the run (the directory keeps its name; pickers show the title)."""
+        meta = self.meta()
+        if title is not None:
+            meta["title"] = title.strip()
+        if notes is not None:
+            meta["notes"] = notes.strip()
+        _write_json(self.path / "meta.json", meta)
+
+    def title(self) -> str:
+        """The name people gave the run, or its directory name."""
+        return self.meta()["title"] or self.name
+
+    def move_to_trash(self) -> Path:
+        """Move the run into ``<run store>/.trash/`` (nothing is deleted); returns its new path."""
+        trash = self.path.parent / TRASH
+        trash.mkdir(exist_ok=True)
+        target = trash / f"{self.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(self.path, target)
+        return target
 
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self, state: dict) -> None:

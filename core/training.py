@@ -247,7 +247,8 @@ class Trainer:
         means = metrics.class_means(features, labels, self.data.num_classes)
         classifier = self.model.classifier_weights().float().cpu().numpy()
         row.update(metrics.collapse_statistics(features, labels, classifier, self.target, self.haf_target,
-                                               self.data.num_classes, centered=self.frame is None))
+                                               self.data.num_classes, centered=self.frame is None,
+                                               predictions=logits))
         row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         idx = self.snapshot_idx
         self.run_dir.save_snapshot(

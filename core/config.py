@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
-__all__ = ["DataConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RunConfig", "ConfigError"]
+__all__ = ["DataConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RuntimeConfig", "EvalConfig", "RunConfig",
+           "ConfigError", "MinSimilarity", "parse_min_similarity"]
 
 HEADS = ("haframe", "etf", "learnable")
 DATASETS = ("synthetic", "fashion_mnist")
+
+
+MinSimilarity = Union[float, Literal["exact", "grid"]]
 
 
 class ConfigError(ValueError):
@@ -41,8 +45,12 @@ class FrameConfig:
     head: Literal["haframe", "etf", "learnable"] = "haframe"
     gamma: float = 2.0
     mapping: Literal["exponential", "linear"] = "exponential"
-    min_similarity: str = "exact"  # "exact", "grid" or a number written as a string
+    min_similarity: MinSimilarity = "exact"  # "exact" (m*), "grid" (the reference's grid search) or a number ≥ m*
     seed: int = 0  # rotation of the frame in feature space
+
+    def __post_init__(self):
+        # Old config.json files stored a number as a string ("0.25"); they still read.
+        object.__setattr__(self, "min_similarity", parse_min_similarity(self.min_similarity))
 
 
 @dataclass(frozen=True)
@@ -55,11 +63,17 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with momentum and a per-epoch cosine learning rate; loss mixing α/β."""
+    """SGD with momentum and a per-epoch cosine learning rate (METHOD.md §7); loss mixing α/β.
+
+    Two parameter groups: the trunk (backbone + 1×1 conv) at peak ``lr`` and the transformation
+    head (and a learnable classifier) at peak ``head_lr`` (None = ``lr``). ``batch_size`` is the
+    global batch: under torchrun each of N processes takes batch_size / N images per step.
+    """
 
     epochs: int = 8
     batch_size: int = 64
     lr: float = 0.05
+    head_lr: float | None = None
     momentum: float = 0.9
     weight_decay: float = 5e-4
     alpha: float = 0.4  # cosine-loss weight (HAFrame / ETF heads)
@@ -67,15 +81,37 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run uses its device. Only ``amp`` and ``deterministic`` can change the numbers."""
+
+    amp: Literal["bf16", "off"] = "bf16"  # bf16 autocast of the network's forward pass (CUDA only)
+    channels_last: bool = True  # NHWC memory layout for convolutions (CUDA only)
+    compile: bool = False  # torch.compile the training step (first epoch pays the compilation)
+    deterministic: bool = False  # deterministic algorithms, cuDNN without autotuning (process-wide)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation after every epoch and the final test pass (METHOD.md §8)."""
+
+    batch_size: int = 512
+    reference_quirks: bool = False  # the reference's test loader: batch 256, drop_last (drops N mod 256 images)
+    train_subsample: int = 600  # class-balanced training images (eval transforms) for the "@train" statistics
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run."""
+    """Everything that defines a training run; ``recipe`` names the preset it started from."""
 
     data: DataConfig = field(default_factory=DataConfig)
     frame: FrameConfig = field(default_factory=FrameConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     seed: int = 0
+    recipe: str = "cpu"
 
     def __post_init__(self):
         _check(self.data.name in DATASETS, "data.name", f"must be one of {DATASETS}")
@@ -88,8 +124,10 @@ class RunConfig:
                "data.*_per_class", "must be at least 1")
         _check(self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda")
         _check(self.frame.mapping in ("exponential", "linear"), "frame.mapping", "must be exponential or linear")
-        _check(self.frame.min_similarity in ("exact", "grid") or _is_number(self.frame.min_similarity),
-               "frame.min_similarity", "must be 'exact', 'grid' or a number")
+        _check(self.optim.head_lr is None or self.optim.head_lr > 0, "optim.head_lr", "must be positive (or null = lr)")
+        _check(self.runtime.amp in ("bf16", "off"), "runtime.amp", "must be bf16 or off")
+        _check(self.evaluation.batch_size >= 1 and self.evaluation.train_subsample >= 0,
+               "evaluation.batch_size/train_subsample", "must be positive / non-negative")
         _check(self.optim.alpha >= 0 and self.optim.beta >= 0, "optim.alpha/beta", "must be non-negative")
         _check(self.model.width >= 1, "model.width", "must be at least 1")
         _check(self.model.feature_dim >= 0, "model.feature_dim", "must be 0 (= K) or positive")
@@ -114,7 +152,8 @@ class RunConfig:
         return dataclasses.replace(self, **sections)
 
 
-_SECTIONS = {"data": DataConfig, "frame": FrameConfig, "model": ModelConfig, "optim": OptimConfig}
+_SECTIONS = {"data": DataConfig, "frame": FrameConfig, "model": ModelConfig, "optim": OptimConfig,
+             "runtime": RuntimeConfig, "evaluation": EvalConfig}
 
 
 def _build(kind, values: dict, where: str):
@@ -125,12 +164,20 @@ def _build(kind, values: dict, where: str):
     return kind(**values)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except (TypeError, ValueError):
-        return False
-    return True
+def parse_min_similarity(value) -> MinSimilarity:
+    """"exact" | "grid" | a float; a number written as a string (old config.json files) becomes a float."""
+    if value in ("exact", "grid"):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"frame.min_similarity must be 'exact', 'grid' or a number, got {value!r}") from None
+    if not -1.0 <= number < 1.0:
+        raise ConfigError(f"frame.min_similarity must lie in [-1, 1), got {number}")
+    return number
 
 
 def _check(ok: bool, name: str, message: str) -> None:

@@ -10,28 +10,16 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core import schema
+
 COSINE_SCALE = "RdBu_r"
 MAX_TICK_LABELS = 40  # heatmaps with more classes hide their tick labels (hover still names the cell)
 MAX_HOVER_NAMES = 300  # above this, hover shows class indices instead of K×K name strings
 
-# Friendlier names for metrics columns (legends, titles).
-METRIC_NAMES = {
-    "top1": "top-1 accuracy (%)",
-    "top5": "top-5 accuracy (%)",
-    "mistake_severity": "mistake severity",
-    "hdist@1": "avg. hier. distance @1",
-    "hdist@5": "avg. hier. distance @5",
-    "frame_dev_mean": "frame deviation (mean)",
-    "frame_dev_std": "frame deviation (std)",
-    "haf_dev_mean": "HAFrame deviation (mean)",
-    "train_loss": "training loss",
-    "train_ce": "cross-entropy",
-    "train_cos": "cosine loss",
-}
-
 
 def metric_name(key: str) -> str:
-    return METRIC_NAMES.get(key, key)
+    """A metric's label with its unit, from the metrics schema (core/schema.py)."""
+    return schema.label(key)
 
 
 def cosine_heatmap(matrix: np.ndarray, labels: list[str], title: str, zmin: float = -1.0, zmax: float = 1.0,
@@ -218,4 +206,164 @@ def compare_curves(runs: dict[str, list[dict]], key: str) -> go.Figure:
     fig.update_layout(title=metric_name(key), height=380, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(title="epoch", **_integer_ticks(epochs)), showlegend=True,
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- collapse
+def _padded_range(values: np.ndarray) -> list[float]:
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = 0.06 * (hi - lo or 1.0)
+    return [lo - pad, hi + pad]
+
+
+def animated_projection(epochs: list[int], points: list[np.ndarray], colours: list[list[str]],
+                        predicted: list[list[str]], paths: list[str], means: list[np.ndarray | None],
+                        frame: list[np.ndarray | None], class_names: list[str], legend: list[tuple[str, str]],
+                        title: str, start: int) -> go.Figure:
+    """A projection over epochs with a Play button and an epoch slider (plotly animation frames).
+
+    Per epoch i: ``points[i]`` (n, 2) samples coloured ``colours[i]`` (n colours) with hover text
+    ``predicted[i]``; ``means[i]`` (K, 2) class means and ``frame[i]`` (K, 2) frame/classifier vectors
+    in the same projection (None: not drawn). ``paths`` (n,) is the true class's ancestor path (hover);
+    ``legend`` is (group, colour) pairs, kept short by the caller. The axes are fixed across epochs
+    so motion on screen is motion of the features. ``start`` is the index of the epoch shown first.
+    """
+    def traces(i: int) -> list[go.Scattergl]:
+        out = [go.Scattergl(x=points[i][:, 0], y=points[i][:, 1], mode="markers", showlegend=False,
+                            marker=dict(size=5, opacity=0.75, color=colours[i]), customdata=paths,
+                            text=predicted[i], name="features",
+                            hovertemplate="%{customdata}<br>%{text}<extra></extra>")]
+        for vectors, name, symbol in ((means[i], "class means", "diamond"), (frame[i], "frame vectors", "x")):
+            xy = vectors if vectors is not None else np.full((0, 2), np.nan)
+            out.append(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=class_names[:len(xy)],
+                                    marker=dict(size=9, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond"
+                                                else "#222", line=dict(width=1.5, color="#222")),
+                                    hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>"))
+        return out
+
+    fig = go.Figure(traces(start))
+    for group, colour in legend:  # legend entries only (empty traces)
+        fig.add_scattergl(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
+    fig.frames = [go.Frame(data=traces(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
+    everything = np.vstack([p for p in points] + [m for m in means + frame if m is not None])
+    play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    fig.update_layout(
+        title=title, height=560, margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(range=_padded_range(everything[:, 0]), showticklabels=False, zeroline=False),
+        yaxis=dict(range=_padded_range(everything[:, 1]), showticklabels=False, zeroline=False),
+        legend=dict(itemsizing="constant", font=dict(size=11)),
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
+                          pad=dict(t=4, r=8), showactive=False, buttons=[
+                              dict(label="▶ Play", method="animate", args=[None, play]),
+                              dict(label="❚❚ Pause", method="animate",
+                                   args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
+        sliders=[dict(active=start, x=0.16, len=0.84, y=-0.02, yanchor="top", pad=dict(t=4),
+                      currentvalue=dict(prefix="epoch ", font=dict(size=12)),
+                      steps=[dict(label=str(e), method="animate",
+                                  args=[[str(e)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                                       transition=dict(duration=0))]) for e in epochs])])
+    fig.update_layout(margin=dict(b=70))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- mistakes
+def height_colours(max_height: int) -> list[str]:
+    """One colour per mistake height 1…H, light (a near miss: siblings) to dark (meet only at the root)."""
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("OrRd", np.linspace(0.3, 1.0, max(1, max_height)).tolist())
+
+
+def mistakes_over_epochs(epochs: list[int], table: np.ndarray, title: str) -> go.Figure:
+    """Stacked bars: per epoch, the share (%) of evaluated images mistaken at each height 1…H.
+
+    ``table`` is (E, H + 1) counts per distance (column 0 = correct), so each bar's total is the error rate.
+    """
+    totals = table.sum(axis=1, keepdims=True).clip(1)
+    share = 100.0 * table / totals
+    colours = height_colours(table.shape[1] - 1)
+    fig = go.Figure()
+    for h in range(1, table.shape[1]):
+        fig.add_bar(x=epochs, y=share[:, h], name=f"height {h}", marker_color=colours[h - 1],
+                    customdata=table[:, h],
+                    hovertemplate=f"epoch %{{x}} · height {h}<br>%{{y:.1f}} % of images (%{{customdata}})"
+                                  "<extra></extra>")
+    fig.update_layout(barmode="stack", title=title, height=340, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(title="epoch", **_integer_ticks(epochs)), yaxis=dict(title="% of images"),
+                      legend=dict(title="LCA height", orientation="h", yanchor="top", y=-0.25, x=0))
+    return fig
+
+
+def mistake_histogram(counts: np.ndarray, title: str) -> go.Figure:
+    """Bars: how many wrong predictions meet the truth at each height 1…H (``counts`` from height_counts)."""
+    heights = list(range(1, len(counts)))
+    mistakes = counts[1:]
+    share = 100.0 * mistakes / max(1, mistakes.sum())
+    fig = go.Figure(go.Bar(x=heights, y=mistakes, marker_color=height_colours(len(heights)), customdata=share,
+                           hovertemplate="height %{x}: %{y} mistakes (%{customdata:.1f} %)<extra></extra>"))
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      xaxis=dict(title="LCA height of the mistake (1 = sibling)", tick0=1, dtick=1),
+                      yaxis=dict(title="mistakes"))
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, labels: list[str], spans: list[tuple[int, int, str]], title: str,
+                     lca: np.ndarray | None = None) -> go.Figure:
+    """Tree-ordered confusion (rows true, columns predicted) as % of each true class, diagonal left out
+    so the mistakes stand out; the tree's groups are outlined. Large K is drawn as an image."""
+    from app.frame_views import TICK_MAX_K, heatmap_figure, matrix_png  # the Frames page's tree heatmaps
+
+    rows = matrix.sum(axis=1, keepdims=True).clip(1)
+    share = 100.0 * matrix / rows
+    np.fill_diagonal(share, 0.0)
+    top = float(share.max()) or 1.0
+    if len(labels) > MAX_HOVER_NAMES or lca is None:
+        return heatmap_figure(title, labels, spans, zmin=0.0, zmax=top, scale="Reds",
+                              image=matrix_png(share, 0.0, top, "Reds"))
+    fig = heatmap_figure(title, labels, spans, zmin=0.0, zmax=top, scale="Reds", z=share, lca=lca,
+                         value_name="% of true class")
+    fig.update_traces(hovertemplate="true %{y} → predicted %{x}<br>LCA: %{customdata}<br>"
+                                    "%{z:.1f} % of the true class<extra></extra>", selector=dict(type="heatmap"))
+    fig.update_layout(height=460 if len(labels) > TICK_MAX_K else 420)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- compare
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points (1 = unchanged); NaN gaps are skipped."""
+    if window <= 1:
+        return values
+    out = np.full(len(values), np.nan)
+    for i in range(len(values)):
+        chunk = values[max(0, i - window + 1): i + 1]
+        chunk = chunk[~np.isnan(chunk)]
+        out[i] = chunk.mean() if chunk.size else np.nan
+    return out
+
+
+def band_curves(series: list[dict], key: str, title: str) -> go.Figure:
+    """Lines over epochs, with a shaded band where a series has one.
+
+    Each series: ``name``, ``epochs``, ``mean`` and optionally ``low``/``high`` (e.g. a 95 % CI over
+    seeds) and ``n`` (runs behind it). Colours follow the series order.
+    """
+    colours = palette(len(series))
+    fig = go.Figure()
+    for i, s in enumerate(series):
+        colour = colours[i % len(colours)]
+        if s.get("low") is not None:
+            r, g, b = (int(colour.lstrip("#")[j:j + 2], 16) for j in (0, 2, 4))
+            fig.add_scatter(x=list(s["epochs"]) + list(s["epochs"])[::-1],
+                            y=list(s["high"]) + list(s["low"])[::-1], fill="toself", mode="lines",
+                            line=dict(width=0), fillcolor=f"rgba({r},{g},{b},0.18)", hoverinfo="skip",
+                            showlegend=False, legendgroup=s["name"])
+        n = f" (n={s['n']})" if s.get("n", 1) > 1 else ""
+        fig.add_scatter(x=s["epochs"], y=s["mean"], mode="lines+markers", name=s["name"] + n,
+                        line=dict(color=colour), marker=dict(size=4), legendgroup=s["name"],
+                        hovertemplate=f"{html.escape(s['name'])}<br>epoch %{{x}}<br>{metric_name(key)} = "
+                                      "%{y:.4g}<extra></extra>")
+    epochs = [e for s in series for e in s["epochs"]]
+    fig.update_layout(title=title, height=400, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(title="epoch", **_integer_ticks(epochs or [0])), yaxis=dict(title=metric_name(key)),
+                      showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
     return fig

@@ -100,4 +100,7 @@ def run_label(run: RunDir) -> str:
         head = run.config().frame.head
     except (OSError, ValueError):
         head = "?"
-    return f"{run.name} · {head} · {status.get('state', '?')}"
+    meta = run.meta()  # a title and notes people gave the run (Compare page)
+    title = f"{meta['title']} ({run.name})" if meta["title"] else run.name
+    notes = f" · {meta['notes'][:40]}{'…' if len(meta['notes']) > 40 else ''}" if meta["notes"] else ""
+    return f"{title} · {head} · {status.get('state', '?')}{notes}"

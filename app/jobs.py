@@ -1,50 +1,184 @@
-"""Background training jobs shared by every session (held in ``st.cache_resource``).
+"""The trainings of this server, shared by every browser session (held in ``st.cache_resource``).
 
-The training thread never touches Streamlit: the registry is just another Trainer listener that
-keeps the latest event per run; pages poll it from ``st.fragment(run_every=...)``.
+Admission: at most ``max_per_device`` trainings run on one device at a time (default 1, or the
+environment variable ``HAFRAME_MAX_JOBS_PER_DEVICE``); later Starts wait in a queue, in order, as run
+directories whose status is "queued" (so every page and every session sees them). One lock orders
+submissions, admissions and removals: two Starts in the same instant get two run directories and
+never two trainings on one device.
+
+The training threads never touch Streamlit: the registry is another Trainer listener that keeps the
+latest event per run; pages read it, and the run files, when :func:`app.live.watch` sees a change.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core import RunConfig, TrainEvent, Trainer
+from core import RunConfig, RunDir, TrainEvent, Trainer
+from core.training import resolve_device
+
+MAX_PER_DEVICE_ENV = "HAFRAME_MAX_JOBS_PER_DEVICE"
+RECENT_JOBS = 50  # ended jobs remembered for the Jobs page (the run files keep everything)
+
+
+def max_jobs_per_device() -> int:
+    """From ``HAFRAME_MAX_JOBS_PER_DEVICE`` (a positive integer), else 1."""
+    raw = os.environ.get(MAX_PER_DEVICE_ENV, "1")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_PER_DEVICE_ENV} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{MAX_PER_DEVICE_ENV} must be a positive integer, got {raw!r}")
+    return value
+
+
+def device_of(config: RunConfig) -> str:
+    """The device a run will occupy, as a queue key: "cpu", "cuda:0", …"""
+    try:
+        device = resolve_device(config.device)
+    except RuntimeError:  # e.g. cuda asked for on a machine without it: the trainer reports it; queue as cpu
+        return "cpu"
+    return f"cuda:{device.index or 0}" if device.type == "cuda" else device.type
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training of this server, as the Jobs page lists it."""
+
+    run: str
+    owner: str  # free text from the Train form ("" when not given)
+    device: str
+    submitted: float  # time.time() of the Start press
+    started: float | None  # when its thread started (None while queued)
+    position: int | None  # 1-based place in its device's queue (None once admitted)
 
 
 class JobRegistry:
-    """Starts, stops and reports on Trainer threads by run name."""
+    """Queues, starts, stops and reports on this server's Trainer threads by run name."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, max_per_device: int | None = None):
+        self.root = Path(root)
+        self.max_per_device = max_per_device or max_jobs_per_device()
         self._lock = threading.Lock()
-        self._trainers: dict[str, Trainer] = {}
-        self._latest: dict[str, TrainEvent] = {}
+        self._queue: list[tuple[Job, RunConfig]] = []  # waiting, in submission order
+        self._trainers: dict[str, Trainer] = {}  # running
+        self._jobs: OrderedDict[str, Job] = OrderedDict()  # queued, running and the last RECENT_JOBS ended
+        self._latest: dict[str, TrainEvent] = {}  # per job in _jobs
+        self.version = 0  # bumped on every change of the queue or of a job's state (pages watch it)
 
-    def start(self, config: RunConfig) -> str:
-        """Create the run directory, start its thread and return the run name."""
-        trainer = Trainer(config, root=self.root, callbacks=[self._record])
+    # ------------------------------------------------------------------ actions
+    def submit(self, config: RunConfig, owner: str = "") -> str:
+        """Create the run directory as "queued", then start it at once if its device has room.
+        Returns the run name."""
+        owner = owner.strip()[:80]
         with self._lock:
-            self._trainers[trainer.run_dir.name] = trainer
-        trainer.start()
-        return trainer.run_dir.name
+            run = RunDir.create(self.root, config, state="queued", owner=owner)  # under the lock: unique names
+            job = Job(run.name, owner, device_of(config), time.time(), None, None)
+            self._queue.append((job, config))
+            self._jobs[run.name] = job
+            self._changed_locked()
+            self._admit_locked()
+        return run.name
 
-    def stop(self, run: str) -> None:
+    def start(self, config: RunConfig, owner: str = "") -> str:
+        """Alias of :meth:`submit` (the name callers used before the queue existed)."""
+        return self.submit(config, owner)
+
+    def stop(self, run: str) -> bool:
+        """Stop a running job after its current batch, or remove a queued one. False if it is neither."""
         with self._lock:
             trainer = self._trainers.get(run)
-        if trainer is not None:
-            trainer.stop()
+            if trainer is None:
+                return self._remove_locked(run)
+        trainer.stop()
+        return True
 
+    def remove(self, run: str) -> bool:
+        """Take a queued run out of the queue and delete its (still empty) run directory."""
+        with self._lock:
+            return self._remove_locked(run)
+
+    # ------------------------------------------------------------------ queries
     def is_running(self, run: str) -> bool:
         with self._lock:
             trainer = self._trainers.get(run)
         return trainer is not None and trainer.running
 
+    def is_queued(self, run: str) -> bool:
+        with self._lock:
+            return any(job.run == run for job, _ in self._queue)
+
+    def owns(self, run: str) -> bool:
+        """True for a queued or running job of this server (one it can stop or remove)."""
+        with self._lock:
+            return run in self._trainers or any(job.run == run for job, _ in self._queue)
+
     def latest(self, run: str) -> TrainEvent | None:
         with self._lock:
             return self._latest.get(run)
 
+    def jobs(self) -> list[Job]:
+        """Every job of this server: queued ones with their queue position, then the others, newest first."""
+        with self._lock:
+            positions: dict[str, int] = {}
+            for job, _ in self._queue:
+                positions[job.run] = sum(1 for j, _ in self._queue if j.device == job.device
+                                         and j.submitted <= job.submitted and j.run != job.run) + 1
+            listed = [replace(job, position=positions.get(job.run)) for job in self._jobs.values()]
+        return sorted(listed, key=lambda j: (j.position is None, j.position or 0, -j.submitted))
+
+    def running_on(self, device: str) -> int:
+        with self._lock:
+            return self._running_on_locked(device)
+
+    # ------------------------------------------------------------------ internals
+    def _running_on_locked(self, device: str) -> int:
+        return sum(1 for name in self._trainers if self._jobs[name].device == device)
+
+    def _admit_locked(self) -> None:
+        """Start queued jobs, in order, while their device has room."""
+        for job, config in list(self._queue):
+            if self._running_on_locked(job.device) >= self.max_per_device:
+                continue
+            self._queue.remove((job, config))
+            trainer = Trainer(config, root=self.root, callbacks=[self._record], run_dir=RunDir(self.root / job.run))
+            self._trainers[job.run] = trainer
+            self._jobs[job.run] = replace(job, started=time.time())
+            trainer.start()
+            self._changed_locked()
+
+    def _remove_locked(self, run: str) -> bool:
+        for job, config in self._queue:
+            if job.run == run:
+                self._queue.remove((job, config))
+                self._jobs.pop(run, None)
+                self._latest.pop(run, None)
+                shutil.rmtree(self.root / run, ignore_errors=True)  # only config.json and status.json yet
+                self._changed_locked()
+                return True
+        return False
+
+    def _changed_locked(self) -> None:
+        self.version += 1
+
     def _record(self, event: TrainEvent) -> None:
         with self._lock:
+            if event.run not in self._jobs:
+                return
             self._latest[event.run] = event
-            if event.kind == "end":  # let the finished trainer (data, model, optimiser) be freed
-                self._trainers.pop(event.run, None)
+            if event.kind != "end":
+                return
+            self._trainers.pop(event.run, None)  # let the finished trainer (data, model, optimiser) be freed
+            self._changed_locked()
+            ended = [name for name in self._jobs if name not in self._trainers
+                     and all(job.run != name for job, _ in self._queue)]
+            for name in ended[:-RECENT_JOBS] if len(ended) > RECENT_JOBS else ():
+                self._jobs.pop(name)
+                self._latest.pop(name, None)
+            self._admit_locked()

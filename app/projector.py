@@ -1,56 +1,196 @@
-"""2-D projections of feature snapshots: PCA at once, UMAP in the background.
+"""2-D projections of feature snapshots that stay put from epoch to epoch and never starve a training.
 
-Kept behind one small cached object with a lock (as LIT does): UMAP's first call compiles numba
-code for 30+ s, so a warm-up starts with the app, each (run, epoch) is projected once on a single
-worker thread, and pages show PCA until the UMAP result is ready.
+* PCA is instant and drawn in a basis fixed across the epochs of a run: the plane of the two principal
+  axes of the run's frame (for a learnable head: of its classifier at the latest snapshot), so a
+  point moves only because its feature moved, and collapse onto the frame reads as points gathering
+  at their class vectors.
+* UMAP runs in ONE separate worker process at the lowest CPU priority (nice 19) with one numba/BLAS
+  thread: it gets only the cycles the training leaves idle, never holds the server's GIL, and its
+  numba compilation happens there too. Only the epoch a page asks for is queued; an older epoch of
+  the same run still waiting is dropped when a newer one is asked for. Each epoch starts from the
+  previous epoch's embedding (same snapshot samples), so layouts move smoothly instead of jumping.
+* Results live in an LRU cache of bounded size.
+
+No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import warnings
+from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 import numpy as np
 
+UMAP_EPOCHS_FRESH = 200  # optimisation epochs for a first embedding (umap's own default for n ≤ 10k is 500)
+UMAP_EPOCHS_FROM_PREVIOUS = 60  # starting from the previous epoch's layout needs far fewer
+MAX_CACHED = 64  # UMAP results kept (about 80 kB each for 5,000 points)
 
-def pca_2d(features: np.ndarray) -> np.ndarray:
-    """(n, d) → (n, 2) principal components, signs fixed so epochs do not flip."""
-    centred = features - features.mean(axis=0)
+
+# --------------------------------------------------------------------------------------------- PCA
+def principal_axes(vectors: np.ndarray) -> np.ndarray:
+    """(m, d) → (2, d): the two leading principal axes of ``vectors`` (rows), signs fixed so the
+    largest-magnitude coordinate of each axis is positive (deterministic across calls)."""
+    vectors = np.asarray(vectors, np.float64)
+    centred = vectors - vectors.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    axes = vt[:2] * np.sign(vt[:2].sum(axis=1, keepdims=True) + 1e-12)
-    points = centred @ axes.T
+    axes = vt[:2]
+    if len(axes) < 2:  # fewer than two distinct directions: complete with a unit vector
+        axes = np.vstack([axes, np.eye(vectors.shape[1])[: 2 - len(axes)]])
+    pivot = np.abs(axes).argmax(axis=1)
+    return axes * np.sign(axes[np.arange(len(axes)), pivot])[:, None]
+
+
+def project(features: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """(n, d) features onto (2, d) axes → (n, 2), padded with zeros when d < 2."""
+    points = np.asarray(features, np.float64) @ axes[:, : features.shape[1]].T
     return points if points.shape[1] == 2 else np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
 
 
-def _umap_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
-    import umap  # imported lazily: numba compilation is slow
+def pca_2d(features: np.ndarray) -> np.ndarray:
+    """(n, d) → (n, 2) on the features' own principal axes (one snapshot on its own)."""
+    features = np.asarray(features, np.float64)
+    return project(features - features.mean(axis=0), principal_axes(features))
+
+
+def basis_vectors(frame: dict[str, np.ndarray], snapshot: dict[str, np.ndarray]) -> np.ndarray:
+    """The (K, d) vectors whose principal plane is a run's fixed PCA basis: the fixed frame's weights,
+    else the snapshot's classifier (learnable head), else its class means."""
+    for source, key in ((frame, "weights"), (snapshot, "classifier"), (snapshot, "class_means")):
+        vectors = source.get(key)
+        if vectors is not None and np.isfinite(vectors).all() and vectors.ndim == 2:
+            return vectors
+    return snapshot["features"]
+
+
+# --------------------------------------------------------------------------------------------- UMAP
+def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """(n, d) → (n, 2) UMAP (cosine metric); ``init`` (n, 2) starts from a previous layout."""
+    import umap  # imported lazily (and only in the worker process): numba compilation is slow
 
     neighbours = int(min(15, max(2, len(features) - 1)))
-    reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=0.1, metric="cosine", random_state=seed)
-    return reducer.fit_transform(features.astype(np.float32))
+    start = "spectral" if init is None or len(features) < 4 else np.asarray(init, np.float64)
+    reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=0.1, metric="cosine", random_state=seed,
+                        init=start, n_epochs=UMAP_EPOCHS_FRESH if init is None else UMAP_EPOCHS_FROM_PREVIOUS)
+    return reducer.fit_transform(np.asarray(features, np.float32)).astype(np.float32)
+
+
+def _warm_up() -> bool:
+    """Compile UMAP's numba code once in the worker (30+ s the first time): past 4,096 points umap
+    switches from exact neighbours to NN-descent, and a start from a given layout is another code path."""
+    features = np.random.default_rng(0).random((4200, 8))
+    umap_2d(features, init=umap_2d(features))
+    return True
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What a page draws: ``points`` (n, 2), the ``method`` that made them ("UMAP" or "PCA") and a
+    ``note`` saying why UMAP is not shown yet (empty when it is)."""
+
+    points: np.ndarray
+    method: str
+    note: str = ""
 
 
 class Projector:
-    """Thread-safe cache of UMAP projections keyed by the caller (e.g. (run, epoch))."""
+    """UMAP projections keyed by (run, epoch), computed off the server's process; thread-safe."""
 
-    def __init__(self, warm: bool = True):
+    def __init__(self, warm: bool = True, max_cached: int = MAX_CACHED):
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")
-        self._results: dict[object, Future] = {}
-        self._warm = self._pool.submit(_umap_2d, np.random.default_rng(0).random((40, 8))) if warm else None
+        self._max_cached = max_cached
+        self._pool = self._new_pool()
+        self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()  # LRU: (run, epoch) → (n, 2)
+        self._pending: dict[tuple, Future] = {}
+        self._failed: dict[tuple, str] = {}
+        self._warm: Future | None = self._pool.submit(_warm_up) if warm else None
+
+    @staticmethod
+    def _new_pool() -> ProcessPoolExecutor:
+        # spawn, not fork: forking a multi-threaded server can deadlock the child.
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init)
 
     @property
     def warm(self) -> bool:
-        """True once UMAP has been compiled (the first projection will be quick)."""
+        """True once UMAP has been compiled in the worker (the next projection will be quick)."""
         return self._warm is not None and self._warm.done()
 
-    def umap(self, key, features: np.ndarray) -> np.ndarray | None:
-        """The UMAP projection for ``key`` if ready, else None (and it is queued)."""
+    # ---------------------------------------------------------------- queries
+    def umap(self, run: str, epoch: int, features: np.ndarray) -> np.ndarray | None:
+        """The UMAP layout of ``run``'s snapshot ``epoch`` if ready, else None (and it is queued, replacing
+        any older epoch of the same run that is still waiting). Raises RuntimeError if it failed."""
+        key = (run, epoch)
         with self._lock:
-            future = self._results.get(key)
-            if future is None:
-                future = self._results[key] = self._pool.submit(_umap_2d, features)
-        if not future.done():
-            return None
-        if future.exception() is not None:
-            raise RuntimeError(f"UMAP failed: {future.exception()}")
-        return future.result()
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+            if key in self._failed:
+                raise RuntimeError(f"UMAP failed: {self._failed[key]}")
+            if key not in self._pending:
+                self._drop_older_locked(run, epoch)
+                self._submit_locked(key, features)
+        return None
+
+    def pending(self, run: str, epoch: int) -> bool:
+        with self._lock:
+            return (run, epoch) in self._pending
+
+    def cached(self) -> int:
+        with self._lock:
+            return len(self._done)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---------------------------------------------------------------- internals
+    def _previous_layout_locked(self, run: str, epoch: int, n: int) -> np.ndarray | None:
+        earlier = [e for (r, e), pts in self._done.items() if r == run and e < epoch and len(pts) == n]
+        return self._done[(run, max(earlier))] if earlier else None
+
+    def _drop_older_locked(self, run: str, epoch: int) -> None:
+        for key, future in list(self._pending.items()):
+            if key[0] == run and key[1] < epoch and future.cancel():  # cancel() is False once it runs
+                del self._pending[key]
+
+    def _submit_locked(self, key: tuple, features: np.ndarray) -> None:
+        init = self._previous_layout_locked(key[0], key[1], len(features))
+        try:
+            future = self._pool.submit(umap_2d, np.asarray(features, np.float32), init)
+        except (BrokenProcessPool, RuntimeError):  # the worker died (e.g. killed for memory): start another
+            self._pool = self._new_pool()
+            future = self._pool.submit(umap_2d, np.asarray(features, np.float32), init)
+        self._pending[key] = future
+        future.add_done_callback(lambda f, key=key: self._finished(key, f))
+
+    def _finished(self, key: tuple, future: Future) -> None:
+        with self._lock:
+            if self._pending.get(key) is not future:
+                return
+            del self._pending[key]
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                self._failed[key] = f"{type(error).__name__}: {error}"
+                while len(self._failed) > self._max_cached:
+                    self._failed.pop(next(iter(self._failed)))
+                return
+            self._done[key] = future.result()
+            while len(self._done) > self._max_cached:
+                self._done.popitem(last=False)
+
+
+def _worker_init() -> None:
+    """In the worker process, before umap (and so numba) is imported: lowest CPU priority, one thread for
+    numba and for the BLAS numpy already loaded."""
+    os.nice(19)
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    warnings.filterwarnings("ignore", message="n_jobs value")  # a fixed random_state implies one job: intended
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)

@@ -6,7 +6,7 @@ Layout of a run directory::
     hierarchy.json       the hierarchy used (so a run is readable without its source file)
     frame.npz            weights (K×d, absent for a learnable head) and target (K×K) cosines
     status.json          {"state": queued|created|running|finished|stopped|failed, "error": ..., "epoch": ...}
-    heartbeat.json       {"pid", "host", "started" (process start), "time"}: rewritten every 2 s while training
+    heartbeat.json       {"pid", "host", "started" (process start), "since", "time"}: rewritten every 2 s while training
     metrics.jsonl        one JSON object per evaluated epoch, appended (epoch 0 = before training)
     snapshots/epoch_NNN.npz   features (n×d), labels (n,), predictions (n,), class_means (K×d)
     checkpoint.pt        model/optimiser state, written atomically (tmp file + os.replace)
@@ -97,8 +97,10 @@ class RunDir:
 
     # ------------------------------------------------------------------ creation
     @classmethod
-    def create(cls, root: Path | str, config: RunConfig, name: str | None = None) -> RunDir:
-        """A new, empty run directory (``name`` or a timestamped one) with config.json written."""
+    def create(cls, root: Path | str, config: RunConfig, name: str | None = None, state: str = "created",
+               **status) -> RunDir:
+        """A new, empty run directory (``name`` or a timestamped one) with status.json (``state`` and
+        ``status``, e.g. "queued" and who asked) and config.json written, in that order."""
         root = Path(root)
         base = name or _default_name(config)
         path, n = root / base, 1
@@ -107,8 +109,8 @@ class RunDir:
             path = root / f"{base}-{n}"
         (path / "snapshots").mkdir(parents=True, exist_ok=True)
         run = cls(path)
+        run.write_status(state, **status)  # before config.json: list_runs never sees a run without a state
         _write_json(path / "config.json", config.to_dict())
-        run.write_status("created")
         return run
 
     # ------------------------------------------------------------------ config, hierarchy, frame
@@ -146,9 +148,11 @@ class RunDir:
             return {"state": "unknown"}
         return status if isinstance(status, dict) else {"state": "unknown"}
 
-    def write_heartbeat(self) -> None:
-        """Record that this process is training the run now (pid, host, process start, time)."""
-        _write_json(self.path / "heartbeat.json", {**_process_identity(), "time": time.time()})
+    def write_heartbeat(self, since: float | None = None) -> None:
+        """Record that this process is training the run now (pid, host, process start, time, and
+        ``since``: when this training began, in seconds since the epoch)."""
+        now = time.time()
+        _write_json(self.path / "heartbeat.json", {**_process_identity(), "since": since or now, "time": now})
 
     def heartbeat(self) -> dict | None:
         try:
@@ -312,14 +316,15 @@ class Heartbeat:
     def __init__(self, run: RunDir, interval_s: float = HEARTBEAT_INTERVAL_S):
         self.run, self.interval_s = run, interval_s
         self._stopped = threading.Event()
-        run.write_heartbeat()  # proof of life before the first interval
+        self.since = time.time()
+        run.write_heartbeat(self.since)  # proof of life before the first interval
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run.name}", daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
         while not self._stopped.wait(self.interval_s):
             try:
-                self.run.write_heartbeat()
+                self.run.write_heartbeat(self.since)
             except OSError:  # a full or vanished disk must not kill the training; state() will say so
                 pass
 

@@ -9,7 +9,10 @@ Layout of a run directory::
     heartbeat.json       {"pid", "host", "started" (process start), "since", "time"}: rewritten every 2 s while training
     metrics.jsonl        one JSON object per evaluated epoch, appended (epoch 0 = before training)
     snapshots/epoch_NNN.npz   features (n×d), labels (n,), predictions (n,), class_means (K×d)
-    checkpoint.pt        model/optimiser state, written atomically (tmp file + os.replace)
+    checkpoint_last.pt   model/optimiser state, epoch, best-so-far: what --resume continues from
+    checkpoint_best.pt   the model with the best validation top-1 (what the final test pass uses)
+                         (both written atomically: tmp file + os.replace; older runs: checkpoint.pt)
+    test_summary.json    the final test pass in the paper's layout (model and CRM rows)
 
 Readers tolerate a run that is still being written (a half-written last metrics line is skipped),
 so the app can show runs started by the CLI or on another machine.
@@ -189,7 +192,6 @@ class RunDir:
         # heartbeats existed. Only a recent status update counts as alive.
         return "running" if now - float(status.get("updated", 0)) < STALE_AFTER_S else "interrupted"
 
-    @property
     def live(self) -> bool:
         """True while the run is queued or training (what pages poll)."""
         return self.state() in LIVE_STATES
@@ -302,12 +304,48 @@ class RunDir:
         os.replace(self.path, target)
         return target
 
-    # ------------------------------------------------------------------ checkpoint
-    def save_checkpoint(self, state: dict) -> None:
-        _atomic_write(self.path / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+    # ------------------------------------------------------------------ checkpoints, resume, test summary
+    def save_checkpoint(self, state: dict, which: str = "last") -> None:
+        """checkpoint_<which>.pt ("last": model, optimiser, epoch, best-so-far; "best": the model with the
+        best validation top-1), written atomically so a kill never leaves half a file."""
+        _atomic_write(self.path / f"checkpoint_{which}.pt", lambda tmp: torch.save(state, tmp))
 
-    def load_checkpoint(self, map_location="cpu") -> dict:
-        return torch.load(self.path / "checkpoint.pt", map_location=map_location, weights_only=True)
+    def checkpoint_path(self, which: str = "last") -> Path:
+        """checkpoint_<which>.pt; runs written before best/last existed have one checkpoint.pt."""
+        path = self.path / f"checkpoint_{which}.pt"
+        legacy = self.path / "checkpoint.pt"
+        return legacy if not path.exists() and legacy.exists() else path
+
+    def load_checkpoint(self, which: str = "last", map_location="cpu") -> dict:
+        """A checkpoint's state dict (tensors and plain values only: ``weights_only=True``)."""
+        path = self.checkpoint_path(which)
+        if not path.exists():
+            raise FileNotFoundError(f"{self.name} has no checkpoint to load ({path.name} is missing)")
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+    def write_config(self, config: RunConfig) -> None:
+        """Replace config.json (e.g. a resumed run extended to more epochs)."""
+        _write_json(self.path / "config.json", config.to_dict())
+
+    def keep_metrics_through(self, epoch: int) -> None:
+        """Drop metrics rows after ``epoch`` (and a half-written last line), atomically.
+
+        A run killed after writing an epoch's row but before its checkpoint is resumed from the
+        checkpoint's epoch; the row is written again, so the file never holds an epoch twice.
+        """
+        rows = [row for row in self.metrics() if row.get("epoch", 0) <= epoch]
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        _atomic_write(self.path / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
+
+    def save_test_summary(self, summary: dict) -> None:
+        _write_json(self.path / "test_summary.json", summary)
+
+    def test_summary(self) -> dict | None:
+        """The final test pass (core.evaluation.test_summary layout), or None before the run finished."""
+        try:
+            return json.loads((self.path / "test_summary.json").read_text())
+        except (OSError, ValueError):
+            return None
 
 
 class Heartbeat:

@@ -31,13 +31,13 @@ def dead_pid() -> int:
 @pytest.mark.parametrize("state", ["finished", "stopped", "failed"])
 def test_ended_states_are_read_as_written(run, state):
     run.write_status(state, epoch=3)
-    assert run.state() == state and not run.live
+    assert run.state() == state and not run.live()
 
 
 def test_fresh_heartbeat_of_this_process_is_running(run):
     run.write_status("running", epoch=1)
     run.write_heartbeat()
-    assert run.state() == "running" and run.live
+    assert run.state() == "running" and run.live()
 
 
 def test_stale_heartbeat_is_interrupted(run):

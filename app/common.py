@@ -94,8 +94,8 @@ def tree_labels(hierarchy: Hierarchy) -> tuple[list[int], list[str]]:
 
 
 def run_label(run: RunDir) -> str:
-    """'name · state · head' for run pickers."""
-    status = run.status()
+    """'name · head · state' for run pickers; the state is RunDir.state() (a run whose process is gone
+    reads "interrupted", never "running")."""
     try:
         head = run.config().frame.head
     except (OSError, ValueError):
@@ -103,4 +103,4 @@ def run_label(run: RunDir) -> str:
     meta = run.meta()  # a title and notes people gave the run (Compare page)
     title = f"{meta['title']} ({run.name})" if meta["title"] else run.name
     notes = f" · {meta['notes'][:40]}{'…' if len(meta['notes']) > 40 else ''}" if meta["notes"] else ""
-    return f"{title} · {head} · {status.get('state', '?')}{notes}"
+    return f"{title} · {head} · {run.state()}{notes}"

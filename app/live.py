@@ -1,0 +1,154 @@
+"""Following runs live without costing the training anything.
+
+:func:`watch` is the one way a page follows runs: it draws nothing heavy; while a run is queued or
+training (or the caller waits for something, e.g. a UMAP layout) a tiny fragment compares a
+fingerprint made of file stats (status, heartbeat-derived state, metrics, snapshots) every
+second and reruns the page only when it changed. A run that ended or whose process is gone is not
+polled at all. Pages read run files through the cached readers below, so a file is parsed once per
+change however many sessions look at it.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.runs import LIVE_STATES, RunDir
+
+POLL_S = 1.0  # how often a live page compares file stats; a change shows within this plus one page run
+
+STATE_LABELS = {  # state → (badge colour, icon, text)
+    "queued": ("orange", ":material/schedule:", "queued"),
+    "running": ("blue", ":material/progress_activity:", "running"),
+    "stopped": ("gray", ":material/stop_circle:", "stopped"),
+    "finished": ("green", ":material/check_circle:", "finished"),
+    "failed": ("red", ":material/error:", "failed"),
+    "interrupted": ("violet", ":material/link_off:", "interrupted"),
+    "unknown": ("gray", ":material/help:", "unknown"),
+}
+
+
+def state_badge(state: str) -> str:
+    """Markdown for a coloured badge naming ``state`` (use in st.markdown / captions / labels)."""
+    colour, icon, text = STATE_LABELS.get(state, STATE_LABELS["unknown"])
+    return f":{colour}-badge[{icon} {text}]"
+
+
+# --------------------------------------------------------------------------------------------- fingerprint
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def fingerprint(run: RunDir) -> tuple:
+    """What changes when a run writes something a page shows: its state and the stats of its files.
+    A handful of stat calls and two tiny JSON reads (status, heartbeat): cheap enough every second."""
+    path = run.path
+    return (run.state(), _stat(path / "status.json"), _stat(path / "metrics.jsonl"),
+            _stat(path / "hierarchy.json"), _stat(path / "snapshots"), _stat(path / "checkpoint.pt"))
+
+
+def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False,
+          extra: Callable[[], Hashable] | None = None, every: float = POLL_S) -> bool:
+    """Rerun the page when any of ``runs`` changes on disk (or ``extra()`` changes), polling only while
+    one of them is queued or running, or while ``pending`` (e.g. a UMAP layout being computed) holds.
+
+    Call it once per page run, after the runs are chosen; it draws nothing. Returns True while polling.
+    """
+    def current() -> tuple:
+        return tuple(fingerprint(run) for run in runs) + ((extra(),) if extra is not None else ())
+
+    seen = current()
+    waiting = pending() if callable(pending) else pending
+    polling = waiting or any(state in LIVE_STATES for state, *_ in seen[:len(runs)])
+    if not polling:
+        return False
+
+    @st.fragment(run_every=every)
+    def poll() -> None:
+        if current() != seen:
+            st.rerun()  # the whole page: it reads the new files (each parsed once, see the readers below)
+
+    poll()
+    return True
+
+
+# --------------------------------------------------------------------------------------------- cached readers
+def stamp(path: Path) -> tuple[int, int] | None:
+    """Cache key part that changes whenever the file does."""
+    return _stat(path)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _metrics(path: str, key) -> list[dict]:
+    return RunDir(Path(path)).metrics()
+
+
+def metrics(run: RunDir) -> list[dict]:
+    """metrics.jsonl rows, parsed once per change of the file (shared by every session; do not mutate)."""
+    return _metrics(str(run.path), stamp(run.path / "metrics.jsonl"))
+
+
+# --------------------------------------------------------------------------------------------- progress
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, for the Train and Jobs pages. Times in seconds (None when not known yet)."""
+
+    state: str
+    epoch: int  # epochs completed (evaluated)
+    epochs: int  # epochs asked for
+    fraction: float  # 0..1, batches included while training
+    elapsed_s: float | None
+    per_epoch_s: float | None
+    remaining_s: float | None
+
+
+def progress(run: RunDir, batch: tuple[int, int, int] | None = None) -> Progress:
+    """From the run's files (and ``batch`` = (epoch, step, steps) of the latest batch event, if the
+    server trains it): epochs done, fraction, elapsed, mean time per epoch and time remaining."""
+    state = run.state()
+    status = run.status()
+    rows = metrics(run)
+    epochs = int(status.get("epochs") or _config_epochs(run) or 0)
+    done = max((int(r.get("epoch", 0)) for r in rows), default=0)
+    timed = [float(r["seconds"]) for r in rows if int(r.get("epoch", 0)) > 0 and r.get("seconds")]
+    per_epoch = sum(timed) / len(timed) if timed else None
+    fraction = done / epochs if epochs else 0.0
+    if batch is not None and state == "running" and batch[0] == done + 1 and batch[2]:
+        fraction = (done + batch[1] / batch[2]) / epochs
+    beat = run.heartbeat() or {}
+    since = beat.get("since")
+    if state == "running" and since:
+        elapsed = time.time() - float(since)
+    elif since and beat.get("time"):
+        elapsed = float(beat["time"]) - float(since)
+    else:
+        elapsed = sum(timed) if timed else None
+    remaining = per_epoch * max(epochs * (1 - fraction), 0.0) if per_epoch is not None and state == "running" \
+        else None
+    return Progress(state, done, epochs, min(max(fraction, 0.0), 1.0), elapsed, per_epoch, remaining)
+
+
+def _config_epochs(run: RunDir) -> int | None:
+    try:
+        return run.config().optim.epochs
+    except (OSError, ValueError):
+        return None
+
+
+def duration(seconds: float | None) -> str:
+    """'—', '42 s', '3 min 05 s' or '1 h 02 min'."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -8,9 +8,9 @@ Modules: hierarchy (trees, distances), formats (file readers/writers), frames (H
 diagnostics), losses, data, models, metrics, config, training, runs, train (CLI).
 """
 from core.config import DataConfig, FrameConfig, ModelConfig, OptimConfig, RunConfig
-from core.formats import bundled_hierarchies, load_bundled, resolve_hierarchy
+from core.formats import bundled_hierarchies, load_bundled, load_hierarchy, resolve_hierarchy
 from core.frames import Frame, FrameError, etf, haframe
-from core.hierarchy import Hierarchy, HierarchyError, load_hierarchy
+from core.hierarchy import Hierarchy, HierarchyError
 from core.losses import HAFrameLoss
 from core.runs import RunDir, list_runs
 from core.training import TrainEvent, Trainer

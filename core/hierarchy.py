@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["Hierarchy", "HierarchyError", "DISTANCE_CONVENTIONS", "load_hierarchy"]
+__all__ = ["Hierarchy", "HierarchyError", "DISTANCE_CONVENTIONS"]
 
 DISTANCE_CONVENTIONS = ("depth", "height")
 
@@ -73,6 +73,9 @@ class Hierarchy:
             if parent == child:
                 raise HierarchyError(f"{prefix}cycle: node '{child}' is its own parent")
             if child in parent_of and parent_of[child] != parent:
+                loop = closed_cycle(parent, child, parent_of)
+                if loop:
+                    raise HierarchyError(f"{prefix}cycle {loop}")
                 raise HierarchyError(
                     f"{prefix}not a tree: node '{child}' has two parents "
                     f"('{parent_of[child]}' and '{parent}')"
@@ -151,6 +154,45 @@ class Hierarchy:
         if not edges:
             raise HierarchyError(f"{prefix}the tree has a single node; at least 2 leaves are needed")
         return cls.from_edges(edges, classes, name or str(tree["name"]), display, where)
+
+    @classmethod
+    def from_distances(cls, distances: np.ndarray, classes: Sequence[str], name: str = "distances",
+                       where: str = "") -> Hierarchy:
+        """The tree of an ultrametric (K, K) distance matrix, so that ``distance_matrix()`` gives it back.
+
+        Classes closer than each distance level l form one node at depth D_max − l (named
+        ``d<l>:<first class>``; the top level is ``root``); leaves sit at depth D_max. A matrix that
+        is not an ultrametric (d(a,c) > max(d(a,b), d(b,c)) somewhere) has no such tree and raises
+        HierarchyError. The matrix is assumed checked (square, symmetric, zero diagonal, ≥ 2 classes).
+        """
+        prefix = f"{where}: " if where else ""
+        dist = np.asarray(distances)
+        names = [str(c) for c in classes]
+        off_diagonal_zero = (dist == 0) & ~np.eye(len(dist), dtype=bool)
+        if off_diagonal_zero.any():
+            i, j = np.argwhere(off_diagonal_zero)[0]
+            raise HierarchyError(f"{prefix}classes '{names[i]}' and '{names[j]}' are at distance 0, so no tree "
+                                 "tells them apart (distinct classes need a positive distance)")
+        levels = np.unique(dist[dist > 0])
+        edges: list[tuple[str, str]] = []
+        child_of = list(names)  # current node of each class, level by level
+        for level in levels:
+            group = np.full(len(dist), -1)
+            for i in range(len(dist)):
+                if group[i] < 0:
+                    members = np.flatnonzero(dist[i] <= level)
+                    if (group[members] >= 0).any() or dist[np.ix_(members, members)].max() > level:
+                        raise HierarchyError(f"{prefix}the distance matrix is not an ultrametric, so no tree has "
+                                             f"these distances (classes '{names[i]}' … at level {level:g})")
+                    group[members] = i
+            parent_of: dict[str, str] = {}
+            for i in np.unique(group):
+                parent = "root" if level == levels[-1] else f"d{level:g}:{names[i]}"
+                for j in np.flatnonzero(group == i):
+                    parent_of.setdefault(child_of[j], parent)
+                    child_of[j] = parent
+            edges.extend((p, c) for c, p in parent_of.items())
+        return cls.from_edges(edges, names, name, where=where)
 
     # ----------------------------------------------------------------- basic properties
     @property
@@ -341,6 +383,21 @@ def _cycle_through(start: str, parent_of: dict[str, str]) -> str:
     return "parent chain " + _arrow_chain(chain[::-1])
 
 
+def closed_cycle(parent: str, child: str, parent_of: dict[str, str]) -> str | None:
+    """``child → … → parent → child`` when the edge parent → child would close a loop, else None.
+
+    ``parent_of`` holds the edges read so far; the loop exists when ``child`` is already an
+    ancestor of ``parent``.
+    """
+    chain, node, steps = [parent], parent, 0
+    while node in parent_of and steps <= len(parent_of):
+        node, steps = parent_of[node], steps + 1
+        chain.append(node)
+        if node == child:
+            return _arrow_chain([child, *reversed(chain[:-1]), child])
+    return None
+
+
 def _arrow_chain(names: list[str], keep: int = 6) -> str:
     """``a → b → c`` (long chains shortened in the middle)."""
     if len(names) > 2 * keep:
@@ -389,13 +446,3 @@ def _match_classes(tree_leaves: list[str], classes: Sequence[str] | None, prefix
             parts.append(f"{len(extra)} leaves are missing from the class list, e.g. {extra[:5]}")
         raise HierarchyError(f"{prefix}class list does not match the tree: " + "; ".join(parts))
     return classes
-
-
-def load_hierarchy(path, classes: Sequence[str] | None = None) -> Hierarchy:
-    """Read a hierarchy file or folder (formats: :mod:`core.formats`); ``classes`` reorders leaves.
-
-    Raises HierarchyError naming the problem and the file.
-    """
-    from core.formats import read_hierarchy  # formats imports this module
-
-    return read_hierarchy(path, classes)

@@ -24,15 +24,29 @@ __all__ = ["UnsafePickleError", "loads", "load_file", "decompress", "NUMPY_ARRAY
 
 DEFAULT_MAX_BYTES = 512 * 2**20  # decompressed size cap
 
-# numpy's array reconstruction, under its 1.x and 2.x module names.
+def _plain_dtype(spec, align=False, copy=False) -> np.dtype:
+    """``numpy.dtype`` for pickles: numbers, booleans and strings only (never object or record dtypes)."""
+    dtype = np.dtype(spec, align=bool(align), copy=bool(copy)) if isinstance(spec, str) else None
+    if dtype is None or dtype.kind not in "biufcUS":
+        raise UnsafePickleError(f"numpy dtype {spec!r:.40} is not allowed in pickles (only numbers and strings)")
+    return dtype
+
+
+def _latin1_bytes(text, encoding="utf-8", errors="strict") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes: ``encode(str, "latin1")`` only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("_codecs.encode is allowed only as encode(str, 'latin1') (how pickles spell bytes)")
+    return text.encode("latin1")
+
+
+# numpy's array reconstruction, under its 1.x and 2.x module names (protocol 5 uses _frombuffer).
 NUMPY_ARRAYS: dict[tuple[str, str], object] = {
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): np._core.multiarray._reconstruct for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "scalar"): np._core.multiarray.scalar for core in ("core", "_core")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): np._core.numeric._frombuffer for core in ("core", "_core")},
     ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles spell bytes as encode(str, "latin1")
+    ("numpy", "dtype"): _plain_dtype,
+    ("_codecs", "encode"): _latin1_bytes,  # protocol-2 pickles spell bytes as encode(str, "latin1")
 }
 
 
@@ -50,8 +64,8 @@ class _Restricted(pickle.Unpickler):
             return self._allowed[(module, name)]
         except KeyError:
             raise UnsafePickleError(
-                f"{self._what}: refuses to load '{module}.{name}' — only plain data (and the objects this "
-                "format needs) are read from pickles, never code") from None
+                f"{self._what}: refused to load '{module}.{name}' — pickles are read only for plain data "
+                "(and the few objects this format needs), never for code they name") from None
 
     def persistent_load(self, pid):
         raise UnsafePickleError(f"{self._what}: persistent references are not allowed in pickles")
@@ -66,8 +80,9 @@ def loads(data: bytes, allowed: Mapping[tuple[str, str], object] = {}, what: str
     """
     try:
         return _Restricted(io.BytesIO(data), allowed, what, encoding).load()
-    except UnsafePickleError:
-        raise
+    except UnsafePickleError as err:  # from find_class, or from an allowed constructor (no file name yet)
+        message = str(err)
+        raise UnsafePickleError(message if message.startswith(f"{what}: ") else f"{what}: {message}") from None
     except RecursionError:
         raise UnsafePickleError(f"{what}: nested too deeply to read") from None
     except MemoryError:
@@ -89,8 +104,8 @@ def decompress(data: bytes, what: str = "file", max_bytes: int = DEFAULT_MAX_BYT
     Uncompressed data is returned as is (after the same size check).
     """
     for magic, make in _DECOMPRESSORS.items():
-        if data.startswith(magic):
-            break
+        if data.startswith(magic) or (data and len(data) < len(magic) and magic.startswith(data)):
+            break  # (a file cut inside the magic bytes is a truncated compressed file too)
     else:
         if len(data) > max_bytes:
             raise UnsafePickleError(f"{what}: larger than {max_bytes} bytes")

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import core.formats as formats
 from core.formats import (
+    common,
+    jsonfile,
     load_distances,
+    load_hierarchy,
     match_classes,
     parse_distances,
     parse_hierarchy,
@@ -24,7 +26,7 @@ from core.formats import (
     to_json,
     to_newick,
 )
-from core.hierarchy import Hierarchy, HierarchyError, load_hierarchy
+from core.hierarchy import Hierarchy, HierarchyError
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "hierarchies"
 REFERENCE_STEMS = ["cifar100_l5", "fgvc_aircraft", "inaturalist19", "tiered_imagenet_h"]
@@ -273,8 +275,8 @@ HIERARCHY_ERRORS = [
     ("t.json", b"", "the file is empty"),
     ("t.nwk", b"  \n\t", "the file is empty"),
     ("t.json", b'{"name": "r", "children": [{"name": "\xff"}]}', "not UTF-8 text (undecodable byte 0xff"),
-    ("t.pkl", b"\x80\x04K\x01.", "pickle files are never loaded"),
-    ("t.pkl.xz", b"\xfd7zXZ", "pickle files are never loaded"),
+    ("t.pkl", b"\x80\x04K\x01.", "the pickle holds an int 1, not a hierarchy"),
+    ("t.pkl.xz", b"\xfd7zXZ", "compressed data ends early (truncated file)"),
     ("t.yaml", b"r: [a, b]", "unknown hierarchy format '.yaml'"),
     # JSON
     ("t.json", b'{"name": "r", "children": [{"name": "a"}, {"name": "a"}]}', "duplicate leaf name 'a'"),
@@ -348,7 +350,7 @@ def test_hierarchy_errors(filename, data, message):
 
 
 def test_oversized_file_refused_before_parsing(tmp_path, monkeypatch):
-    monkeypatch.setattr(formats, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(common, "MAX_FILE_BYTES", 10)
     with pytest.raises(HierarchyError, match="larger than"):
         parse_hierarchy(b"(a,b,c,d,e,f);", "t.nwk")
     path = tmp_path / "t.nwk"
@@ -370,8 +372,8 @@ def test_oversized_file_refused_before_parsing(tmp_path, monkeypatch):
     ],
 )
 def test_node_cap(monkeypatch, filename, data):
-    monkeypatch.setattr(formats, "MAX_NODES", 10)
-    monkeypatch.setattr(json, "loads", formats._json_loads_iterative)  # as for very deep files
+    monkeypatch.setattr(common, "MAX_NODES", 10)
+    monkeypatch.setattr(json, "loads", jsonfile.json_loads_iterative)  # as for very deep files
     with pytest.raises(HierarchyError, match="more than 10 |nested more than 20 levels"):
         parse_hierarchy(data, filename)
 
@@ -405,7 +407,7 @@ def test_folder_errors(tmp_path, monkeypatch):
     (loop / "b").symlink_to(loop, target_is_directory=True)
     with pytest.raises(HierarchyError, match="loops back"):
         read_hierarchy(loop)
-    monkeypatch.setattr(formats, "MAX_FOLDER_ENTRIES", 3)
+    monkeypatch.setattr(common, "MAX_FOLDER_ENTRIES", 3)
     wide = tmp_path / "wide"
     for name in "abcd":
         (wide / name).mkdir(parents=True)
@@ -479,8 +481,9 @@ DISTANCE_ERRORS = [
     ("d.npz", b"PK\x03\x04 definitely not a zip", "not a readable .npz file"),
     ("d.npz", b"", "not a readable .npz file"),
     ("d.npz", npz_bytes(distances=D3, classes=NAMES3)[:100], "not a readable .npz file"),
-    ("d.pkl", b"\x80\x04", "pickle files are never loaded"),
-    ("d.pkl.xz", b"\xfd7zXZ", "np.savez"),
+    ("d.pkl", b"\x80\x04", "not a readable pickle"),
+    ("d.pkl", b"\x80\x04K\x01.", "a distance pickle must hold a dict"),
+    ("d.pkl.xz", b"\xfd7zXZ", "compressed data ends early"),
     ("d.json", b"{}", "unknown distance format '.json'"),
     ("d.csv", b"", "the file has no rows"),
     ("d.csv", b"a,b,c\n", "no rows after the header"),
@@ -673,16 +676,16 @@ json_values = st.recursive(
 @given(json_values, st.data())
 def test_property_iterative_json_parser_agrees_with_json_loads(value, data):
     text = json.dumps(value, indent=data.draw(st.sampled_from([None, 1])))
-    assert formats._json_loads_iterative(text) == json.loads(text)
+    assert jsonfile.json_loads_iterative(text) == json.loads(text)
     bad = corrupt(data, text.encode()).decode("utf-8", "replace")
     try:
         expected = json.loads(bad)
     except json.JSONDecodeError as err:
         with pytest.raises(json.JSONDecodeError) as info:
-            formats._json_loads_iterative(bad)
+            jsonfile.json_loads_iterative(bad)
         assert info.value.pos == err.pos
     except ValueError:  # e.g. an integer literal over Python's digit limit: refused as well
         with pytest.raises(ValueError):
-            formats._json_loads_iterative(bad)
+            jsonfile.json_loads_iterative(bad)
     else:
-        assert formats._json_loads_iterative(bad) == expected
+        assert jsonfile.json_loads_iterative(bad) == expected

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from core import HierarchyError, load_bundled
-from core.formats import hierarchy_from_distances, parse_hierarchy
+from core.formats import parse_hierarchy
+from core.hierarchy import Hierarchy
 
 STEMS = ["cifar100_l5", "fgvc_aircraft", "inaturalist19", "tiered_imagenet_h"]
 
@@ -21,7 +22,7 @@ def test_reference_matrices_give_back_their_distances(reference, stem):
 
 def test_bundled_tree_round_trips_through_its_matrix():
     tree = load_bundled("cifar100")
-    rebuilt = hierarchy_from_distances(tree.distance_matrix(), tree.leaves)
+    rebuilt = Hierarchy.from_distances(tree.distance_matrix(), tree.leaves)
     np.testing.assert_array_equal(rebuilt.distance_matrix(), tree.distance_matrix())
     assert rebuilt.level_counts() == tree.level_counts()
 

@@ -14,7 +14,7 @@ from core.runs import DEFAULT_ROOT, RunDir
 
 RUNS_ROOT = Path(DEFAULT_ROOT)
 UPLOADS = RUNS_ROOT / ".uploads"
-UPLOAD_TYPES = ["json", "csv", "nwk", "newick", "tre", "tree", "txt", "npz", "pkl"]
+UPLOAD_TYPES = ["json", "csv", "nwk", "newick", "tre", "tree", "txt", "npz", "pkl", "pickle", "xz"]
 UPLOAD_LABEL = "Upload a hierarchy…"
 
 
@@ -58,7 +58,8 @@ def choose_hierarchy(key: str = "hierarchy") -> tuple[Hierarchy, str] | None:
     if choice != UPLOAD_LABEL:
         return bundled(choice), choice
     file = st.sidebar.file_uploader("Hierarchy file", type=UPLOAD_TYPES, key=f"_{key}_upload",
-                                    help="JSON tree, CSV parent,child edges, Newick, isa.txt, or a distance matrix (.npz)")
+                                    help="JSON tree, CSV parent,child edges, Newick, isa.txt, a distance matrix (.npz), or the "
+                                         "field's pickles (nltk tree, distance dict .pkl.xz, label rows), read without running code")
     if file is None:
         saved = st.session_state.get(f"{key}_upload")
         if saved is None:

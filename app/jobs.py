@@ -57,6 +57,7 @@ class Job:
     submitted: float  # time.time() of the Start press
     started: float | None  # when its thread started (None while queued)
     position: int | None  # 1-based place in its device's queue (None once admitted)
+    resumed: bool = False  # continues a stopped or interrupted run
 
 
 class JobRegistry:
@@ -66,7 +67,7 @@ class JobRegistry:
         self.root = Path(root)
         self.max_per_device = max_per_device or max_jobs_per_device()
         self._lock = threading.Lock()
-        self._queue: list[tuple[Job, RunConfig]] = []  # waiting, in submission order
+        self._queue: list[tuple[Job, Trainer]] = []  # waiting (trainer not started), in submission order
         self._trainers: dict[str, Trainer] = {}  # running
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # queued, running and the last RECENT_JOBS ended
         self._latest: dict[str, TrainEvent] = {}  # per job in _jobs
@@ -79,12 +80,21 @@ class JobRegistry:
         owner = owner.strip()[:80]
         with self._lock:
             run = RunDir.create(self.root, config, state="queued", owner=owner)  # under the lock: unique names
-            job = Job(run.name, owner, device_of(config), time.time(), None, None)
-            self._queue.append((job, config))
-            self._jobs[run.name] = job
-            self._changed_locked()
-            self._admit_locked()
+            self._enqueue_locked(Trainer(config, root=self.root, callbacks=[self._record], run_dir=run), owner)
         return run.name
+
+    def resume(self, run: str, owner: str = "") -> str:
+        """Queue a stopped or interrupted run to continue from its last checkpoint (ENGINE's
+        ``Trainer.resume``). Raises ValueError/OSError with a clear message when it cannot."""
+        owner = owner.strip()[:80]
+        with self._lock:
+            if run in self._jobs and (run in self._trainers or any(j.run == run for j, _ in self._queue)):
+                raise ValueError(f"{run} is already queued or training")
+            run_dir = RunDir(self.root / run)
+            trainer = Trainer.resume(run_dir, callbacks=[self._record])
+            run_dir.write_status("queued", owner=owner, resumed=True)
+            self._enqueue_locked(trainer, owner, resumed=True)
+        return run
 
     def start(self, config: RunConfig, owner: str = "") -> str:
         """Alias of :meth:`submit` (the name callers used before the queue existed)."""
@@ -141,25 +151,35 @@ class JobRegistry:
     def _running_on_locked(self, device: str) -> int:
         return sum(1 for name in self._trainers if self._jobs[name].device == device)
 
+    def _enqueue_locked(self, trainer: Trainer, owner: str, resumed: bool = False) -> None:
+        job = Job(trainer.run_dir.name, owner, device_of(trainer.config), time.time(), None, None, resumed)
+        self._queue.append((job, trainer))
+        self._jobs[job.run] = job
+        self._jobs.move_to_end(job.run)
+        self._changed_locked()
+        self._admit_locked()
+
     def _admit_locked(self) -> None:
         """Start queued jobs, in order, while their device has room."""
-        for job, config in list(self._queue):
+        for job, trainer in list(self._queue):
             if self._running_on_locked(job.device) >= self.max_per_device:
                 continue
-            self._queue.remove((job, config))
-            trainer = Trainer(config, root=self.root, callbacks=[self._record], run_dir=RunDir(self.root / job.run))
+            self._queue.remove((job, trainer))
             self._trainers[job.run] = trainer
             self._jobs[job.run] = replace(job, started=time.time())
             trainer.start()
             self._changed_locked()
 
     def _remove_locked(self, run: str) -> bool:
-        for job, config in self._queue:
+        for job, trainer in self._queue:
             if job.run == run:
-                self._queue.remove((job, config))
+                self._queue.remove((job, trainer))
                 self._jobs.pop(run, None)
                 self._latest.pop(run, None)
-                shutil.rmtree(self.root / run, ignore_errors=True)  # only config.json and status.json yet
+                if not job.resumed:  # a new run: only config.json and status.json yet
+                    shutil.rmtree(self.root / run, ignore_errors=True)
+                else:  # a resumed run keeps everything it trained; it is stopped again
+                    trainer.run_dir.write_status("stopped", epochs=trainer.config.optim.epochs)
                 self._changed_locked()
                 return True
         return False

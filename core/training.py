@@ -3,10 +3,19 @@
 It knows nothing of its callers: it reports through callbacks that receive :class:`TrainEvent`s
 (the app's job registry is one listener, the CLI's progress printer another) and writes everything
 to its run directory (see :mod:`core.runs`). ``stop()`` is honoured between batches.
+
+The parts of a run (data, model, frame, loss, optimiser, schedule) come from
+:func:`core.build.build_run`. Every random draw of a run comes from the run's own seed: the
+initial weights (built under a lock from a forked, seeded generator), the data order and
+augmentation of epoch e (a generator seeded by (seed, e)) and the frame rotation (frame seed), so a
+run trained next to another in the same process, or resumed after a crash, gives the same numbers
+as one trained alone in one go.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import threading
 import time
 import traceback
@@ -16,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from core import frames, metrics
+from core import metrics
+from core.build import RunParts, build_frame, build_run, check_config
 from core.config import ConfigError, RunConfig
-from core.data import Dataset, balanced_subset, load_dataset
-from core.hierarchy import Hierarchy
-from core.losses import HAFrameLoss
-from core.models import FrameNet, build_model
+from core.data import balanced_subset
+from core.distributed import SINGLE, Dist
+from core.evaluation import forward_pass, has_split, hdist_ks, split_batches, split_tensors, test_summary
+from core.evaluation import REFERENCE_EVAL_BATCH
 from core.runs import DEFAULT_ROOT, RunDir
 
 __all__ = ["Trainer", "TrainEvent", "resolve_device", "describe_device", "check_config", "build_frame"]
@@ -34,7 +44,8 @@ class TrainEvent:
     """What the trainer reports.
 
     kind: "start" (set-up done), "batch" (one optimiser step), "epoch" (evaluated; ``metrics``
-    holds the epoch's row) or "end" (``state`` finished | stopped | failed, ``error`` the message).
+    holds the epoch's row), "test" (the final test pass; ``metrics`` holds the test summary) or
+    "end" (``state`` finished | stopped | failed, ``error`` the message).
     """
 
     kind: str
@@ -55,13 +66,13 @@ class _Stopped(Exception):
     pass
 
 
-def resolve_device(name: str) -> torch.device:
-    """"auto" → CUDA when available, else CPU."""
+def resolve_device(name: str, dist: Dist = SINGLE) -> torch.device:
+    """"auto" → CUDA when available, else CPU; under torchrun each process takes GPU ``local_rank``."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but no CUDA device is available")
-    return torch.device(name)
+    return torch.device("cuda", dist.local_rank) if name == "cuda" else torch.device(name)
 
 
 def describe_device(name: str = "auto") -> str:
@@ -70,47 +81,83 @@ def describe_device(name: str = "auto") -> str:
     return f"CUDA · {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU"
 
 
-def check_config(config: RunConfig, hierarchy: Hierarchy) -> None:
-    """What RunConfig cannot check alone: the feature dimension and a numeric m against the hierarchy.
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s data order and augmentation (a function of the run seed only)."""
+    return seed * 1_000_003 + epoch
 
-    Raises ConfigError naming the field.
+
+class _TrainStep(nn.Module):
+    """images → (features f (float32), logits): the network under bf16 autocast, the head in float32.
+
+    One module so that DistributedDataParallel and torch.compile wrap the whole forward pass.
     """
-    k = hierarchy.num_classes
-    if config.model.feature_dim and config.model.feature_dim < k:
-        raise ConfigError(f"model.feature_dim must be 0 (= K) or at least K = {k}, got {config.model.feature_dim}")
-    fc = config.frame
-    if fc.head == "haframe" and fc.min_similarity not in ("exact", "grid"):
-        try:
-            frames.resolve_min_similarity(hierarchy.distance_matrix(), float(fc.min_similarity), fc.gamma,
-                                          fc.mapping)
-        except ValueError as err:  # FrameError, or a string that is not a number
-            raise ConfigError(f"frame.min_similarity: {err}") from None
 
+    def __init__(self, model: nn.Module, amp: bool, device_type: str):
+        super().__init__()
+        self.model, self.amp, self.device_type = model, amp, device_type
 
-def build_frame(config: RunConfig, distances: np.ndarray, dim: int) -> frames.Frame | None:
-    """The fixed frame a run config asks for (None for a learnable head)."""
-    fc = config.frame
-    if fc.head == "haframe":
-        m = fc.min_similarity if fc.min_similarity in ("exact", "grid") else float(fc.min_similarity)
-        return frames.haframe(distances, fc.gamma, m, dim, fc.seed, fc.mapping)
-    if fc.head == "etf":
-        return frames.etf(len(distances), dim, fc.seed)
-    return None
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.model.forward_features(images).float()
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(images)
+        return features, self.model.forward_head(features)
 
 
 class Trainer:
-    """Train one run. ``fit()`` blocks; ``start()`` runs ``fit`` in a daemon thread."""
+    """Train one run. ``fit()`` blocks; ``start()`` runs ``fit`` in a daemon thread.
+
+    build: RunConfig, device → :class:`core.build.RunParts` (default :func:`core.build.build_run`).
+    dist: this process's place in a torchrun job (default: a single process); only rank 0 writes
+    the run directory and reports events.
+    """
 
     def __init__(self, config: RunConfig, root: Path | str = DEFAULT_ROOT,
-                 callbacks: Iterable[Callback] = (), run_name: str | None = None, run_dir: RunDir | None = None):
+                 callbacks: Iterable[Callback] = (), run_name: str | None = None, run_dir: RunDir | None = None,
+                 build: Callable[..., RunParts] = build_run, dist: Dist = SINGLE):
         self.config = config
         self.callbacks = list(callbacks)
-        self.run_dir = run_dir or RunDir.create(root, config, run_name)  # run_dir: e.g. a queued run's
+        self.dist = dist
+        # run_dir: e.g. a queued run's, a resumed run's, or rank 0's under torchrun
+        self.run_dir = run_dir or RunDir.create(root, config, run_name)
+        self.build = build
         self.error: str | None = None
         self.steps = 0  # optimiser steps per epoch, known after set-up
         self._epoch = 0  # the epoch being trained
+        self._resume: dict | None = None  # checkpoint_last.pt's state when resuming
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def resume(cls, run_dir: Path | str | RunDir, epochs: int | None = None, callbacks: Iterable[Callback] = (),
+               dist: Dist = SINGLE, **kwargs) -> Trainer:
+        """A Trainer that continues ``run_dir`` from its checkpoint_last.pt when ``fit()`` is called.
+
+        Model, optimiser (momentum), schedule position, epoch counter and best-so-far are restored;
+        the data order and augmentation of each epoch are functions of (seed, epoch), so the rest of
+        the run is the one an uninterrupted run would have trained. ``epochs`` > the configured count
+        extends the run (the cosine schedule is then laid over the new total). Raises ValueError with
+        a clear message when there is nothing to resume or nothing left to train.
+        """
+        run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+        if not (run.path / "config.json").exists():
+            raise ValueError(f"{run.path} is not a run directory (no config.json)")
+        state = run.load_checkpoint("last")  # FileNotFoundError names the file
+        config = run.config()
+        done = int(state["epoch"])
+        total = config.optim.epochs if epochs is None else int(epochs)
+        if total < done:
+            raise ValueError(f"{run.name} has already trained {done} epochs; --epochs must be at least {done}")
+        if total == done and run.status().get("state") == "finished":
+            raise ValueError(f"{run.name} finished all {done} epochs; pass a larger --epochs to extend it")
+        if total != config.optim.epochs:
+            config = config.replace(optim=dataclasses.replace(config.optim, epochs=total))
+            if dist.main:
+                run.write_config(config)
+        trainer = cls(config, callbacks=callbacks, run_dir=run, dist=dist, **kwargs)
+        trainer._resume = state
+        return trainer
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -135,144 +182,244 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def fit(self) -> RunDir:
-        """Train, evaluating and snapshotting after every epoch; returns the run directory."""
+        """Train, evaluating and snapshotting after every epoch, then test the best checkpoint."""
         epochs = self.config.optim.epochs
-        heartbeat = self.run_dir.beating()  # proof of life for RunDir.state(); stopped in `finally`
+        main = self.dist.main
+        heartbeat = self.run_dir.beating() if main else None  # proof of life for RunDir.state()
         try:
-            self.run_dir.write_status("running", epoch=0, epochs=epochs)
+            if main:
+                self.run_dir.write_status("running", epoch=0, epochs=epochs)
             self._setup()
-            self._emit("start", 0)
-            self._evaluate(0, {"seconds": 0.0})
-            for epoch in range(1, epochs + 1):
+            first = self._restore() if self._resume is not None else 0
+            self._emit("start", first)
+            if self._resume is None:
+                self._save_checkpoints(0, self._evaluate(0, {"seconds": 0.0}))
+            for epoch in range(first + 1, epochs + 1):
                 started = time.perf_counter()
                 train_stats = self._train_epoch(epoch)
-                self._evaluate(epoch, {**train_stats, "seconds": time.perf_counter() - started})
-                self._save_checkpoint(epoch)
+                row = self._evaluate(epoch, {**train_stats, "seconds": time.perf_counter() - started})
+                self._save_checkpoints(epoch, row)
+            self._test()
             self._finish("finished", epochs)
         except _Stopped:
             self._finish("stopped", self._epoch)
         except Exception as err:  # noqa: BLE001 - reported to listeners and status.json, then re-raised
             self.error = f"{type(err).__name__}: {err}"
-            self.run_dir.write_status("failed", error=self.error, traceback=traceback.format_exc(),
-                                      epoch=self._epoch, epochs=epochs)
+            if main:
+                self.run_dir.write_status("failed", error=self.error, traceback=traceback.format_exc(),
+                                          epoch=self._epoch, epochs=epochs)
             self._emit("end", self._epoch, state="failed", error=self.error)
             raise
         finally:
-            heartbeat.stop()
+            if heartbeat is not None:
+                heartbeat.stop()
         return self.run_dir
 
     def _setup(self) -> None:
         cfg = self.config
-        torch.manual_seed(cfg.seed)
-        self.device = resolve_device(cfg.device)
-        self.data: Dataset = load_dataset(cfg.data)
-        hierarchy = self.data.hierarchy
-        check_config(cfg, hierarchy)
-        self.distances = hierarchy.distance_matrix()
-        num_classes = hierarchy.num_classes
-        dim = cfg.model.feature_dim or num_classes
-        self.frame = build_frame(cfg, self.distances, dim)
-        self.model: FrameNet = build_model(cfg.model, self.data.channels, num_classes,
-                                           None if self.frame is None else self.frame.weights).to(self.device)
-        # Deviation targets: the fixed frame's cosines; for a learnable head, the simplex ETF's.
-        self.target = self.frame.target if self.frame is not None else frames.etf(num_classes).target
-        self.haf_target = frames.similarity_matrix(
-            self.distances, frames.critical_min_similarity(self.distances, cfg.frame.gamma, cfg.frame.mapping),
-            cfg.frame.gamma, cfg.frame.mapping)
-        self.loss = (HAFrameLoss(self.frame.weights, self.frame.target, cfg.optim.alpha, cfg.optim.beta)
-                     if self.frame is not None else None)
-        if self.loss is not None:
-            self.loss.to(self.device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                                         weight_decay=cfg.optim.weight_decay)
-        self.mean = torch.tensor(self.data.mean, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(self.data.std, device=self.device).view(1, -1, 1, 1)
-        self.train_x = self.data.train_images.to(self.device)
-        self.train_y = self.data.train_labels.to(self.device)
-        self.test_x = self.data.test_images.to(self.device)
-        self.snapshot_idx = balanced_subset(self.data.test_labels.numpy(), cfg.data.snapshot_size, cfg.data.seed)
-        self.run_dir.save_hierarchy(hierarchy)
-        self.run_dir.save_frame(self.target, None if self.frame is None else self.frame.weights)
-        self.steps = len(self.train_y) // cfg.optim.batch_size or 1
+        self.device = resolve_device(cfg.device, self.dist)
+        rt = cfg.runtime
+        cuda = self.device.type == "cuda"
+        if rt.deterministic:  # process-wide switches: they also apply to other runs in this process
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        elif cuda:
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
+        self.amp = cuda and rt.amp == "bf16"
+        self.channels_last = cuda and rt.channels_last
+        self.parts: RunParts = self.build(cfg, self.device)
+        self.data, self.model = self.parts.data, self.parts.model
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        step = _TrainStep(self.model, self.amp, self.device.type)
+        self.eval_step = step
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
 
-    def _normalise(self, images_uint8: torch.Tensor) -> torch.Tensor:
-        return (images_uint8.float() / 255.0 - self.mean) / self.std
+            step = DistributedDataParallel(step, device_ids=[self.device.index] if cuda else None)
+        self.train_step = torch.compile(step) if rt.compile else step
+        self.optimizer = self.parts.optimizer
+        self.distances = self.parts.distances
+        self.frame = self.parts.frame
+        hierarchy = self.data.hierarchy
+        self.num_classes = hierarchy.num_classes
+        self.ks = hdist_ks(self.num_classes)
+        batch = cfg.optim.batch_size
+        if batch % self.dist.world:
+            raise ConfigError(f"optim.batch_size ({batch}) must be divisible by the number of processes "
+                              f"({self.dist.world})")
+        self.steps = _split_len(self.data, "train") // batch
+        if self.steps == 0:
+            raise ConfigError(f"optim.batch_size ({batch}) is larger than the training set "
+                              f"({_split_len(self.data, 'train')} images)")
+        self.has_val = has_split(self.data, "val")
+        self._select_key = "val_top1" if self.has_val else "top1"
+        self._best: dict = {"epoch": -1, "key": self._select_key, "value": -math.inf}
+        quirks = cfg.evaluation.reference_quirks
+        self.eval_batch = REFERENCE_EVAL_BATCH if quirks else cfg.evaluation.batch_size
+        train_labels = split_tensors(self.data, "train")[1].numpy()
+        self.train_probe = torch.from_numpy(balanced_subset(train_labels, cfg.evaluation.train_subsample,
+                                                            cfg.data.seed))
+        n_eval = _split_len(self.data, "test")
+        n_eval -= n_eval % self.eval_batch if quirks else 0
+        test_labels = split_tensors(self.data, "test")[1][:n_eval].numpy()
+        self.snapshot_idx = balanced_subset(test_labels, cfg.data.snapshot_size, cfg.data.seed)
+        if self.dist.main:
+            self.run_dir.save_hierarchy(hierarchy)
+            self.run_dir.save_frame(self.parts.target, None if self.frame is None else self.frame.weights)
+
+    def _restore(self) -> int:
+        """Load checkpoint_last.pt into model and optimiser; drop metrics rows it does not cover."""
+        state = self._resume
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._best = dict(state["best"])
+        done = int(state["epoch"])
+        self._epoch = done
+        if self.dist.main:
+            # A kill between a metrics row and its checkpoint leaves a row the checkpoint does not cover.
+            self.run_dir.keep_metrics_through(done)
+            self.run_dir.write_status("running", epoch=done, epochs=self.config.optim.epochs)
+        return done
 
     def _train_epoch(self, epoch: int) -> dict:
         """One pass over the training set (drop_last) → mean loss, CE, cosine term and accuracy."""
         self._epoch = epoch
-        cfg = self.config.optim
-        lr = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.epochs))  # METHOD.md §7 shape
-        for group in self.optimizer.param_groups:
+        lrs = self.parts.schedule(epoch)
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self.model.train()
-        gen = torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
-        order = torch.randperm(len(self.train_y), generator=gen).to(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        batch, world, rank = self.config.optim.batch_size, self.dist.world, self.dist.rank
+        share = batch // world
         totals = torch.zeros(4, device=self.device)  # loss, CE, cosine term, accuracy; synced once per epoch
-        for step in range(self.steps):
+        batches = split_batches(self.data, "train", batch, self.device, generator, train=True, drop_last=True)
+        for step, (images, labels) in enumerate(batches, start=1):
             if self._stop.is_set():
                 raise _Stopped
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            images, labels = self._normalise(self.train_x[idx]), self.train_y[idx]
-            features = self.model.forward_features(images)
-            logits = self.model.forward_head(features)
-            if self.loss is not None:
-                loss = self.loss(features, labels)
-                ce, cos = self.loss.terms
-            else:
-                loss = F.cross_entropy(logits, labels)
-                ce, cos = loss.detach(), torch.zeros((), device=self.device)
+            if world > 1:  # every rank draws the same global batch and trains its slice
+                images, labels = images[rank * share:(rank + 1) * share], labels[rank * share:(rank + 1) * share]
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            features, logits = self.train_step(images)
+            loss, ce, cos = self.parts.loss(features, logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             acc = (logits.detach().argmax(1) == labels).float().mean()
             totals += torch.stack([loss.detach(), ce, cos, acc])
-            self._emit("batch", epoch, step=step + 1)
-        mean = (totals / self.steps).tolist()
-        return {"lr": lr, "train_loss": mean[0], "train_ce": mean[1], "train_cos": mean[2], "train_acc": 100 * mean[3]}
+            self._emit("batch", epoch, step=step)
+        mean = (self.dist.all_reduce_mean(totals) / self.steps).tolist()
+        stats = {"lr": lrs[0], "train_loss": mean[0], "train_ce": mean[1], "train_cos": mean[2],
+                 "train_acc": 100 * mean[3]}
+        if len(lrs) > 1 and lrs[1] != lrs[0]:
+            stats["head_lr"] = lrs[1]
+        if self.device.type == "cuda":
+            stats["gpu_mem_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        return stats
+
+    # ------------------------------------------------------------------ evaluation
+    def _pass(self, split: str, indices: torch.Tensor | None = None):
+        quirks = self.config.evaluation.reference_quirks and indices is None
+        batches = split_batches(self.data, split, self.eval_batch, self.device, drop_last=quirks, indices=indices)
+        return forward_pass(self._eval_features, self.model.forward_head, batches)
+
+    def _eval_features(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.eval_step.features(images)
 
     @torch.no_grad()
     def _evaluate(self, epoch: int, extra: dict) -> dict:
-        """Metrics on the test set, a feature snapshot and a metrics row for ``epoch``."""
-        self.model.eval()
-        feats, logits = [], []
-        for start in range(0, len(self.data.test_labels), 512):
-            images = self._normalise(self.test_x[start:start + 512])
-            f = self.model.forward_features(images)
-            feats.append(f.float().cpu())
-            logits.append(self.model.forward_head(f).float().cpu())
-        features, logits = torch.cat(feats), torch.cat(logits)
-        labels = self.data.test_labels
-        row = {"epoch": epoch, **extra, **metrics.hierarchical_metrics(logits, labels, self.distances)}
-        means = metrics.class_means(features, labels, self.data.num_classes)
-        classifier = self.model.classifier_weights().float().cpu().numpy()
-        row.update(metrics.collapse_statistics(features, labels, classifier, self.target, self.haf_target,
-                                               self.data.num_classes, centered=self.frame is None,
-                                               predictions=logits))
-        row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        idx = self.snapshot_idx
-        self.run_dir.save_snapshot(
-            epoch, features=features[idx].numpy().astype(np.float32), labels=labels[idx].numpy(),
-            predictions=logits[idx].argmax(1).numpy(), class_means=means.astype(np.float32),
-            classifier=classifier, **metrics.epoch_arrays(logits, labels, self.distances),
-        )
-        self.run_dir.append_metrics(row)
-        self.run_dir.write_status("running", epoch=epoch, epochs=self.config.optim.epochs)
+        """Metrics on the test set (+ validation top-1), a feature snapshot and a metrics row (rank 0)."""
+        row: dict = {}
+        if self.dist.main:
+            self.model.eval()
+            row = self._evaluation_row(epoch, extra)
+            self.run_dir.append_metrics(row)
+            self.run_dir.write_status("running", epoch=epoch, epochs=self.config.optim.epochs)
+        self.dist.barrier()  # the other ranks wait while rank 0 evaluates the whole set
         self._emit("epoch", epoch, metrics=row)
         return row
 
-    def _save_checkpoint(self, epoch: int) -> None:
-        self.run_dir.save_checkpoint({
-            "epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "config": self.config.to_dict(),
-        })
+    def _evaluation_row(self, epoch: int, extra: dict) -> dict:
+        test = self._pass("test")
+        row = {"epoch": epoch, **extra,
+               **metrics.hierarchical_metrics(test.logits, test.labels, self.distances, ks=self.ks)}
+        if self.has_val:
+            val = self._pass("val")
+            row["val_top1"] = metrics.hierarchical_metrics(val.logits, val.labels, self.distances, ks=(1,))["top1"]
+        classifier = self.model.classifier_weights().float().cpu().numpy()
+        k, target, haf = self.num_classes, self.parts.target, self.parts.haf_target
+        centered = self.frame is None
+        row.update(metrics.collapse_statistics(test.features, test.labels, classifier, target, haf, k,
+                                               centered=centered, predictions=test.logits))
+        if len(self.train_probe):
+            probe = self._pass("train", indices=self.train_probe)
+            stats = metrics.collapse_statistics(probe.features, probe.labels, classifier, target, haf, k,
+                                                centered=centered, predictions=probe.logits)
+            row.update({f"{key}@train": value for key, value in stats.items()})
+        row = {key: (None if isinstance(v, float) and math.isnan(v) else v) for key, v in row.items()}
+        features, logits, labels = test.features.cpu(), test.logits.cpu(), test.labels.cpu()
+        idx = self.snapshot_idx
+        self.run_dir.save_snapshot(
+            epoch, features=features[idx].numpy().astype(np.float32), labels=labels[idx].numpy(),
+            predictions=logits[idx].argmax(1).numpy(),
+            class_means=metrics.class_means(features, labels, k).astype(np.float32),
+            classifier=classifier, **metrics.epoch_arrays(logits, labels, self.distances),
+        )
+        return row
+
+    # ------------------------------------------------------------------ checkpoints and the test pass
+    def _save_checkpoints(self, epoch: int, row: dict) -> None:
+        """checkpoint_last.pt every epoch; checkpoint_best.pt when the selection metric improved (rank 0)."""
+        if not self.dist.main:
+            return
+        value = row.get(self._select_key)
+        improved = value is not None and value > self._best["value"]
+        if improved:
+            self._best = {"epoch": epoch, "key": self._select_key, "value": float(value)}
+        model = self.model.state_dict()
+        config = self.config.to_dict()
+        self.run_dir.save_checkpoint({"epoch": epoch, "model": model, "optimizer": self.optimizer.state_dict(),
+                                      "best": self._best, "config": config}, "last")
+        if improved:
+            self.run_dir.save_checkpoint({"epoch": epoch, "model": model, "best": self._best, "config": config},
+                                         "best")
+
+    @torch.no_grad()
+    def _test(self) -> None:
+        """The test set through the best checkpoint: test_summary.json in the paper's layout (rank 0)."""
+        if self.dist.main:
+            best = self.run_dir.load_checkpoint("best")
+            self.model.load_state_dict(best["model"])
+            self.model.eval()
+            test = self._pass("test")
+            selected = ("validation top-1" if self._select_key == "val_top1"
+                        else "test top-1 (the dataset has no validation split, so this is optimistic)")
+            summary = {"checkpoint": "checkpoint_best.pt", "epoch": best["epoch"], "selected_by": selected,
+                       "images": len(test.labels), "reference_quirks": self.config.evaluation.reference_quirks,
+                       "rows": test_summary(test.logits, test.labels, self.distances)}
+            self.run_dir.save_test_summary(summary)
+            self._emit("test", self.config.optim.epochs, metrics=summary)
+        self.dist.barrier()
 
     def _finish(self, state: str, epoch: int) -> None:
-        self.run_dir.write_status(state, epoch=epoch, epochs=self.config.optim.epochs)
+        if self.dist.main:
+            self.run_dir.write_status(state, epoch=epoch, epochs=self.config.optim.epochs)
         self._emit("end", epoch, state=state)
 
     def _emit(self, kind: str, epoch: int, **info) -> None:
+        if not self.dist.main:
+            return
         event = TrainEvent(kind, self.run_dir.name, epoch, self.config.optim.epochs,
                            steps=self.steps, **info)
         for callback in self.callbacks:
             callback(event)
+
+
+def _split_len(data, split: str) -> int:
+    return len(split_tensors(data, split)[1])

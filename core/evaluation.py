@@ -1,0 +1,117 @@
+"""Evaluation passes of the trainer: batches of a split through the model, and the paper's test summary.
+
+A pass collects the penultimate features and logits of a whole split (METHOD.md §8 metrics and §9
+statistics need all of them). ``reference_quirks`` reproduces the reference's test loader: batch
+256 with ``drop_last`` (CIFAR-100 then evaluates 9,984 of its 10,000 test images).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core import metrics
+
+__all__ = ["Outputs", "forward_pass", "hdist_ks", "test_summary", "REFERENCE_EVAL_BATCH", "split_batches"]
+
+REFERENCE_EVAL_BATCH = 256
+HDIST_KS = (1, 5, 20)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """features (N, d) float32, logits (N, K) float32, labels (N,) int64, all on the model's device."""
+
+    features: torch.Tensor
+    logits: torch.Tensor
+    labels: torch.Tensor
+
+
+def hdist_ks(num_classes: int) -> tuple[int, ...]:
+    """The k of hdist@k a run reports: 1, 5, 20 where K allows (METHOD.md §8.2: @20 only if K ≥ 20)."""
+    return tuple(k for k in HDIST_KS if k <= num_classes)
+
+
+def split_batches(data, split: str, batch_size: int, device: torch.device, generator=None, train: bool = False,
+                  drop_last: bool = False, indices: torch.Tensor | None = None) -> Iterable:
+    """(normalised images on ``device``, labels) batches of ``split`` ("train", "val", "test").
+
+    Uses the dataset's own pipeline (``data.batches``) when it has one; otherwise the in-memory
+    uint8 tensors (``<split>_images``/``<split>_labels``), shuffled by ``generator`` when training.
+    ``indices`` restricts a non-training pass to those samples (in that order).
+    """
+    if hasattr(data, "batches") and indices is None:
+        yield from data.batches(split, batch_size, device, generator=generator, train=train, drop_last=drop_last)
+        return
+    images, labels = split_tensors(data, split)
+    order = (torch.randperm(len(labels), generator=generator) if train
+             else indices if indices is not None else torch.arange(len(labels)))
+    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    stop = len(order) - len(order) % batch_size if drop_last else len(order)
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size]
+        x = images[idx].to(device, non_blocking=True)
+        yield (x.float() / 255.0 - mean) / std, labels[idx].to(device, non_blocking=True)
+
+
+def split_tensors(data, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images (N, C, H, W), int64 labels (N,)) of a split held in memory; KeyError when absent."""
+    images, labels = getattr(data, f"{split}_images", None), getattr(data, f"{split}_labels", None)
+    if images is None or labels is None:
+        raise KeyError(split)
+    return images, labels
+
+
+def has_split(data, split: str) -> bool:
+    splits = getattr(data, "splits", None)
+    if splits is not None:
+        return split in splits
+    return getattr(data, f"{split}_labels", None) is not None
+
+
+@torch.no_grad()
+def forward_pass(features_of: Callable[[torch.Tensor], torch.Tensor], head: Callable[[torch.Tensor], torch.Tensor],
+                 batches: Iterable) -> Outputs:
+    """Run every batch through ``features_of`` then ``head``; concatenate on the device (no host sync)."""
+    feats, logits, labels = [], [], []
+    for images, y in batches:
+        f = features_of(images).float()
+        feats.append(f)
+        logits.append(head(f).float())
+        labels.append(y)
+    return Outputs(torch.cat(feats), torch.cat(logits), torch.cat(labels))
+
+
+def test_summary(logits, labels, distances) -> dict:
+    """The paper's table row (METHOD.md §8) for the model's ranking and after CRM re-ranking.
+
+    Returns {"model": row, "crm": row}, row = top1_error (%), top1 (%), mistake_severity and
+    hdist@k for k in 1, 5, 20 (those K allows). Mistake severity is None when nothing is wrong.
+    """
+    logits = torch.as_tensor(logits).double().cpu()
+    labels = torch.as_tensor(labels).cpu()
+    ks = hdist_ks(logits.shape[1])
+    out = {}
+    for name, scores in (("model", logits), ("crm", metrics.crm_scores(logits, distances))):
+        m = metrics.hierarchical_metrics(scores, labels, distances, ks=ks)
+        sev = m["mistake_severity"]
+        out[name] = {"top1_error": 100.0 - m["top1"], "top1": m["top1"],
+                     "mistake_severity": None if np.isnan(sev) else sev,
+                     **{f"hdist@{k}": m[f"hdist@{k}"] for k in ks}}
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    """The test summary as the paper's table: one line per ranking."""
+    rows = summary["rows"]
+    ks = [key for key in rows["model"] if key.startswith("hdist@")]
+    head = f"{'':<14}{'top-1 err %':>12}{'severity':>10}" + "".join(f"{k:>10}" for k in ks)
+    lines = [head]
+    for name, label in (("model", "model"), ("crm", "model + CRM")):
+        r = rows[name]
+        sev = "—" if r["mistake_severity"] is None else f"{r['mistake_severity']:.3f}"
+        lines.append(f"{label:<14}{r['top1_error']:>12.2f}{sev:>10}" + "".join(f"{r[k]:>10.3f}" for k in ks))
+    return "\n".join(lines)

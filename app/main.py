@@ -18,6 +18,7 @@ navigation = st.navigation([
     st.Page(PAGES / "frames.py", title="Frames", icon=":material/grid_on:"),
     st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
     st.Page(PAGES / "collapse.py", title="Collapse", icon=":material/scatter_plot:"),
+    st.Page(PAGES / "mistakes.py", title="Mistakes", icon=":material/rule:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
 ])
 navigation.run()

@@ -250,14 +250,15 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colours: li
     fig.update_layout(
         title=title, height=560, margin=dict(l=10, r=10, t=40, b=10),
         xaxis=dict(range=_padded_range(everything[:, 0]), showticklabels=False, zeroline=False),
-        yaxis=dict(range=_padded_range(everything[:, 1]), showticklabels=False, zeroline=False),
+        yaxis=dict(range=_padded_range(everything[:, 1]), showticklabels=False, zeroline=False,
+                   scaleanchor="x", scaleratio=1),
         legend=dict(itemsizing="constant", font=dict(size=11)),
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
                           pad=dict(t=4, r=8), showactive=False, buttons=[
                               dict(label="▶ Play", method="animate", args=[None, play]),
                               dict(label="❚❚ Pause", method="animate",
                                    args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
-        sliders=[dict(active=start, x=0.16, len=0.84, y=-0.02, yanchor="top", pad=dict(t=4),
+        sliders=[dict(active=start, x=0.2, len=0.8, y=-0.02, yanchor="top", pad=dict(t=4),
                       currentvalue=dict(prefix="epoch ", font=dict(size=12)),
                       steps=[dict(label=str(e), method="animate",
                                   args=[[str(e)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
@@ -290,7 +291,7 @@ def mistakes_over_epochs(epochs: list[int], table: np.ndarray, title: str) -> go
                                   "<extra></extra>")
     fig.update_layout(barmode="stack", title=title, height=340, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(title="epoch", **_integer_ticks(epochs)), yaxis=dict(title="% of images"),
-                      legend=dict(title="LCA height", orientation="h", yanchor="top", y=-0.25, x=0))
+                      legend=dict(title="LCA height", orientation="h", yanchor="top", y=-0.25, x=0, traceorder="normal"))
     return fig
 
 
@@ -319,13 +320,14 @@ def confusion_figure(matrix: np.ndarray, labels: list[str], spans: list[tuple[in
     top = float(share.max()) or 1.0
     if len(labels) > MAX_HOVER_NAMES or lca is None:
         return heatmap_figure(title, labels, spans, zmin=0.0, zmax=top, scale="Reds",
-                              image=matrix_png(share, 0.0, top, "Reds"))
+                              image=matrix_png(share, 0.0, top, "Reds")).update_layout(
+            xaxis_title="predicted", yaxis_title="true")
     fig = heatmap_figure(title, labels, spans, zmin=0.0, zmax=top, scale="Reds", z=share, lca=lca,
                          value_name="% of true class")
     fig.update_traces(hovertemplate="true %{y} → predicted %{x}<br>LCA: %{customdata}<br>"
                                     "%{z:.1f} % of the true class<extra></extra>", selector=dict(type="heatmap"))
     fig.update_layout(height=460 if len(labels) > TICK_MAX_K else 420)
-    return fig
+    return fig.update_layout(xaxis_title="predicted", yaxis_title="true")
 
 
 # --------------------------------------------------------------------------------------------- compare

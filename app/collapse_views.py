@@ -1,0 +1,348 @@
+"""What the Collapse and Mistakes pages draw, built from a run's files: cached snapshot reads,
+the animated projection (PCA in a fixed basis, or the projector's epoch-to-epoch UMAP), colourings,
+the class-mean heatmaps and the mistake tables. Pages stay a few lines each.
+
+Caches are keyed by each snapshot file's modification time, so a file is read once per change,
+and are bounded (``max_entries``). Only small per-epoch results (2-D points, labels, predictions)
+are kept, never a whole run's features.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import plots
+from app.common import RUNS_ROOT, projector, run_label
+from app.projector import basis_vectors, principal_axes, project
+from core import Hierarchy, list_runs, mistakes
+from core.metrics import cosine_matrix
+from core.runs import RunDir
+
+MAX_ANIMATED_POINTS = 2500  # points per animation frame (evenly spaced subset of the snapshot)
+MAX_ANIMATED_EPOCHS = 40  # frames per animation (evenly spaced epochs, first, last and chosen kept)
+LEGEND_MAX = 24  # more groups than this are not distinguishable by colour: the legend shows branches
+CORRECT, MISTAKE = "#2ca02c", "#d62728"
+EVAL_KEYS = ("eval_labels", "eval_predictions", "eval_crm_predictions", "labels", "predictions")
+
+
+# --------------------------------------------------------------------------------------------- runs
+def pick_run(key: str) -> RunDir | None:
+    """The run picker every run page shares (titles, notes and states in the labels)."""
+    runs = list_runs(RUNS_ROOT)
+    if not runs:
+        st.info("No runs yet: start one on the Train page or with `python -m core.train`.")
+        return None
+    names = [r.name for r in runs]
+    active = st.session_state.get("active_run")
+    index = names.index(active) if active in names else 0
+    choice = st.selectbox("Run", range(len(runs)), index=index, format_func=lambda i: run_label(runs[i]), key=key)
+    return runs[choice]
+
+
+def run_hierarchy(run: RunDir) -> Hierarchy | None:
+    """The run's hierarchy, or None after saying why there is none yet."""
+    try:
+        return run.hierarchy()
+    except (OSError, ValueError, KeyError):  # not written yet, or a damaged/foreign run directory
+        status = run.status()
+        if status.get("state") == "failed":
+            st.error(f"This run failed before its first evaluation: {status.get('error')}")
+        elif run.live():
+            st.info("This run is still preparing its data; its features appear here after the first evaluation.")
+        else:
+            st.error(f"Run {run.name} has no readable hierarchy.json, so its features cannot be shown.")
+        return None
+
+
+def _stamp(run: RunDir, epoch: int) -> int:
+    try:
+        return (run.path / "snapshots" / f"epoch_{epoch:03d}.npz").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def run_signature(run: RunDir) -> tuple:
+    """Changes whenever the run writes a metrics row, a snapshot or its status (file stats only)."""
+    parts = []
+    for name in ("metrics.jsonl", "status.json", "meta.json"):
+        try:
+            stat = (run.path / name).stat()
+            parts.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            parts.append(None)
+    epochs = run.snapshot_epochs()
+    return (*parts, len(epochs), _stamp(run, epochs[-1]) if epochs else 0)
+
+
+def follow(run: RunDir) -> None:
+    """While the run is live, rerun the page when its files change (LIVE's ``app.live.watch`` when present)."""
+    try:
+        from app.live import watch
+    except ImportError:
+        watch = None
+    if watch is not None:
+        watch(run)
+        return
+    if not run.live():
+        return
+    key = f"_signature_{run.name}"
+    st.session_state[key] = run_signature(run)
+
+    @st.fragment(run_every=2.0)
+    def poll() -> None:
+        if run_signature(run) != st.session_state.get(key) or not run.live():
+            st.rerun()
+
+    poll()
+
+
+@st.cache_resource(max_entries=8)
+def _snapshot(path: str, epoch: int, stamp: int) -> dict[str, np.ndarray]:
+    return RunDir(Path(path)).snapshot(epoch)
+
+
+def snapshot(run: RunDir, epoch: int) -> dict[str, np.ndarray]:
+    """One epoch's snapshot (read once per file change; a few kept)."""
+    return _snapshot(str(run.path), epoch, _stamp(run, epoch))
+
+
+@st.cache_resource(max_entries=1024)
+def _eval_arrays(path: str, epoch: int, stamp: int) -> dict[str, np.ndarray]:
+    return RunDir(Path(path)).snapshot_arrays(epoch, EVAL_KEYS)
+
+
+def outcomes(run: RunDir, epoch: int, crm: bool) -> mistakes.Outcomes:
+    return mistakes.outcomes_of(_eval_arrays(str(run.path), epoch, _stamp(run, epoch)), crm)
+
+
+# --------------------------------------------------------------------------------------------- colours
+@dataclass(frozen=True)
+class Colouring:
+    """How points are coloured: by ``kind`` "group" (class or ancestor at ``level``), "outcome" or "height"."""
+
+    kind: str
+    level: int = 0
+    label: str = ""
+
+
+def colourings(hierarchy: Hierarchy) -> list[Colouring]:
+    """The colour-by menu: class, every ancestor level, correct/mistake, LCA height of the mistake."""
+    out = []
+    for level in range(hierarchy.height, 0, -1):
+        groups = len(set(hierarchy.ancestor_at(level)))
+        name = "class" if level == hierarchy.height else f"ancestor at depth {level}"
+        out.append(Colouring("group", level, f"{name} ({groups} groups)"))
+    out += [Colouring("outcome", label="correct / mistake"), Colouring("height", label="LCA height of the mistake")]
+    return out
+
+
+def default_colouring(options: list[Colouring]) -> int:
+    """The finest grouping whose colours stay distinguishable."""
+    for i, c in enumerate(options):
+        if c.kind == "group" and int(c.label.rsplit("(", 1)[1].split()[0]) <= LEGEND_MAX:
+            return i
+    return 0
+
+
+def _group_colours(hierarchy: Hierarchy, level: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """(K,) colour per class and a legend of at most LEGEND_MAX entries (branches when groups are many)."""
+    order = hierarchy.tree_order()
+    ancestors = hierarchy.ancestor_at(level)
+    groups = list(dict.fromkeys(ancestors[i] for i in order))
+    legend_level = level
+    while len(set(hierarchy.ancestor_at(legend_level))) > LEGEND_MAX and legend_level > 1:
+        legend_level -= 1
+    branch = dict(zip(ancestors, hierarchy.ancestor_at(min(1, level))))
+    colour_of = plots.tree_palette(groups, [branch[g] for g in groups])
+    per_class = [colour_of[a] for a in ancestors]
+    legend_groups = hierarchy.ancestor_at(legend_level)
+    legend = {}
+    for i in order:  # first class of each legend group gives its colour
+        legend.setdefault(hierarchy.display(legend_groups[i]), per_class[i])
+    return per_class, list(legend.items())[:LEGEND_MAX]
+
+
+def _point_colours(colouring: Colouring, hierarchy: Hierarchy, distances: np.ndarray, labels: np.ndarray,
+                   predictions: np.ndarray, per_class: list[str]) -> list[str]:
+    if colouring.kind == "group":
+        return [per_class[y] for y in labels]
+    heights = mistakes.mistake_heights(labels, predictions, distances)
+    if colouring.kind == "outcome":
+        return np.where(heights == 0, CORRECT, MISTAKE).tolist()
+    palette = np.array(["#c9c9c9", *plots.height_colours(int(distances.max()))], dtype=object)
+    return palette[heights].tolist()
+
+
+def _legend(colouring: Colouring, group_legend: list[tuple[str, str]], max_height: int) -> list[tuple[str, str]]:
+    if colouring.kind == "group":
+        return group_legend
+    if colouring.kind == "outcome":
+        return [("correct", CORRECT), ("mistake", MISTAKE)]
+    return [("correct", "#c9c9c9"), *((f"height {h}", c) for h, c in
+                                      zip(range(1, max_height + 1), plots.height_colours(max_height)))]
+
+
+# --------------------------------------------------------------------------------------------- projection
+@st.cache_resource(max_entries=512)
+def _pca_epoch(path: str, epoch: int, stamp: int, axes_digest: str, _axes: np.ndarray) -> dict[str, np.ndarray]:
+    """A snapshot in the run's fixed PCA basis: points, class means and classifier rows (2-D), labels, predictions."""
+    snap = RunDir(Path(path)).snapshot(epoch)
+    means = np.asarray(snap["class_means"], np.float64)
+    out = {"points": project(snap["features"], _axes), "labels": snap["labels"].astype(np.int64),
+           "predictions": snap["predictions"].astype(np.int64), "means": project(np.nan_to_num(means), _axes),
+           "mean_norm": float(np.nanmean(np.linalg.norm(means, axis=1)))}
+    if "classifier" in snap:
+        out["classifier"] = np.asarray(snap["classifier"], np.float64)
+    return out
+
+
+def _evenly(items: list, most: int, keep: tuple = ()) -> list:
+    if len(items) <= most:
+        return list(items)
+    picked = {items[int(round(i))] for i in np.linspace(0, len(items) - 1, most)} | set(keep)
+    return [x for x in items if x in picked]
+
+
+def _frame_vectors(frame: dict, view: dict, scale: float) -> np.ndarray | None:
+    """(K, d) the run's fixed frame weights, else this epoch's classifier; scaled to the class means' norm."""
+    vectors = frame.get("weights")
+    if vectors is None:
+        vectors = view.get("classifier")
+    if vectors is None:
+        return None
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+    return vectors / norms * scale
+
+
+@dataclass(frozen=True)
+class ProjectionView:
+    figure: go.Figure
+    note: str
+
+
+def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int, method: str,
+               colouring: Colouring) -> ProjectionView:
+    """The animated projection of ``run`` over ``epochs`` (starting at ``epoch``), PCA or UMAP."""
+    shown = _evenly(epochs, MAX_ANIMATED_EPOCHS, keep=(epochs[0], epochs[-1], epoch))
+    frame = run.frame()
+    axes = principal_axes(basis_vectors(frame, snapshot(run, epochs[-1])))
+    digest = hashlib.sha1(axes.tobytes()).hexdigest()
+    views = {e: _pca_epoch(str(run.path), e, _stamp(run, e), digest, axes) for e in shown}
+    note = "PCA in a basis fixed for the whole run (the frame's principal plane)"
+    points = {e: v["points"] for e, v in views.items()}
+    means = {e: v["means"] for e, v in views.items()}
+    in_pca = True
+    if method == "UMAP":
+        layouts, umap_note = _umap_layouts(run, shown)
+        if layouts is not None:
+            points, in_pca = layouts, False
+            means = {e: _centroids(layouts[e], views[e]["labels"], hierarchy.num_classes) for e in shown}
+            note = "UMAP, each epoch started from the previous one's layout; class means are the centroids of " \
+                   "their class's points (frame vectors have no place in a UMAP layout)"
+        else:
+            note = f"PCA while UMAP computes ({umap_note}); it replaces this when every epoch is ready"
+    distances = hierarchy.distance_matrix()
+    per_class, group_legend = _group_colours(hierarchy, colouring.level or hierarchy.height)
+    scale = views[shown[-1]]["mean_norm"]
+    n = len(views[shown[0]]["labels"])
+    keep = np.unique(np.linspace(0, n - 1, min(n, MAX_ANIMATED_POINTS)).round().astype(int))
+    leaves = [hierarchy.display(leaf) for leaf in hierarchy.leaves]
+    paths = [" → ".join(hierarchy.display(a) for a in hierarchy.ancestors(leaf)[1:]) for leaf in hierarchy.leaves]
+    labels = views[shown[0]]["labels"][keep]
+    args = dict(points=[], colours=[], predicted=[], means=[], frame=[])
+    for e in shown:
+        view = views[e]
+        preds = view["predictions"][keep]
+        heights = mistakes.mistake_heights(labels, preds, distances)
+        args["points"].append(np.asarray(points[e])[keep])
+        args["colours"].append(_point_colours(colouring, hierarchy, distances, labels, preds, per_class))
+        args["predicted"].append([f"predicted: {leaves[p]}" + (" ✓" if h == 0 else f" ✗ (LCA height {h})")
+                                  for p, h in zip(preds, heights)])
+        args["means"].append(means[e])
+        vectors = _frame_vectors(frame, view, scale if "weights" in frame else view["mean_norm"])
+        args["frame"].append(project(vectors, axes) if vectors is not None and in_pca else None)
+    fig = plots.animated_projection(shown, **args, paths=[f"true: {paths[y]}" for y in labels],
+                                    class_names=leaves, legend=_legend(colouring, group_legend,
+                                                                        int(distances.max())),
+                                    title=f"Penultimate features, epochs {shown[0]}–{shown[-1]}",
+                                    start=shown.index(epoch))
+    if n > len(keep):
+        note += f"; {len(keep)} of the snapshot's {n} points drawn"
+    return ProjectionView(fig, note)
+
+
+def _centroids(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    sums = np.zeros((k, 2))
+    np.add.at(sums, labels, points)
+    counts = np.bincount(labels, minlength=k)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def _umap_layouts(run: RunDir, epochs: list[int]) -> tuple[dict[int, np.ndarray] | None, str]:
+    """UMAP layouts of every epoch if all are ready; else queue the earliest missing one (each epoch starts
+    from the previous one's layout, so they are asked for in order) and say how far it got."""
+    done: dict[int, np.ndarray] = {}
+    for e in epochs:
+        try:
+            layout = projector().umap(str(run.path), e, snapshot(run, e)["features"])
+        except RuntimeError as err:
+            return None, str(err)
+        if layout is None:
+            return None, f"{len(done)} of {len(epochs)} epochs ready"
+        done[e] = layout
+    return done, ""
+
+
+def umap_pending(run: RunDir, epochs: list[int]) -> bool:
+    return any(projector().pending(str(run.path), e) for e in epochs)
+
+
+# --------------------------------------------------------------------------------------------- heatmaps
+def mean_heatmaps(run: RunDir, hierarchy: Hierarchy, epoch: int) -> tuple[go.Figure, go.Figure]:
+    """Class-mean cosines at ``epoch`` and the target cosines, tree-ordered (images for large K)."""
+    order = hierarchy.tree_order()
+    labels = [hierarchy.display(hierarchy.leaves[i]) for i in order]
+    spans = hierarchy.group_spans(1)
+    means = cosine_matrix(np.nan_to_num(snapshot(run, epoch)["class_means"]))[np.ix_(order, order)]
+    target = run.frame()["target"][np.ix_(order, order)]
+    return (_cosine_figure(means, labels, spans, f"Class-mean cosines, epoch {epoch}"),
+            _cosine_figure(target, labels, spans, "Target cosines (the frame)"))
+
+
+def _cosine_figure(matrix: np.ndarray, labels: list[str], spans, title: str) -> go.Figure:
+    from app.frame_views import heatmap_figure, matrix_png
+
+    if len(labels) > plots.MAX_HOVER_NAMES:
+        return heatmap_figure(title, labels, spans, zmin=-1, zmax=1, scale=plots.COSINE_SCALE,
+                              image=matrix_png(matrix, -1, 1, plots.COSINE_SCALE))
+    return plots.cosine_heatmap(matrix, labels, title)
+
+
+# --------------------------------------------------------------------------------------------- mistakes
+def mistake_tables(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int, crm: bool):
+    """(stacked bars over epochs, histogram at ``epoch``, confusion figure, confused-pairs rows)."""
+    distances = hierarchy.distance_matrix()
+    per_epoch = {e: outcomes(run, e, crm) for e in epochs}
+    shown, table = mistakes.heights_over_epochs(per_epoch, distances)
+    tag = " · CRM re-ranked" if crm else ""
+    bars = plots.mistakes_over_epochs(shown, table, f"Mistakes by LCA height over epochs{tag}")
+    at = per_epoch[epoch]
+    hist = plots.mistake_histogram(mistakes.height_counts(at.labels, at.predictions, distances),
+                                   f"Mistakes by LCA height, epoch {epoch}{tag}")
+    order = hierarchy.tree_order()
+    labels = [hierarchy.display(hierarchy.leaves[i]) for i in order]
+    lca = None
+    if hierarchy.num_classes <= plots.MAX_HOVER_NAMES:
+        names = np.array([hierarchy.display(n) for n in hierarchy.names], dtype=object)
+        lca = names[hierarchy.lca_matrix()][np.ix_(order, order)]
+    matrix = mistakes.confusion(at.labels, at.predictions, hierarchy.num_classes, order)
+    conf = plots.confusion_figure(matrix, labels, hierarchy.group_spans(1),
+                                  f"Confusions in tree order, epoch {epoch}{tag}", lca)
+    pairs = mistakes.confused_pairs(at.labels, at.predictions, hierarchy, distances, top=15)
+    return bars, hist, conf, pairs

@@ -1,0 +1,42 @@
+"""Mistakes: how far up the hierarchy a run's wrong predictions meet the truth, epoch by epoch."""
+import pandas as pd
+import streamlit as st
+
+from app import collapse_views as cv
+
+st.title("Mistakes")
+run = cv.pick_run("mistakes_run")
+hierarchy = run and cv.run_hierarchy(run)
+epochs = run.snapshot_epochs() if hierarchy else []
+if hierarchy and not epochs:
+    st.info("Waiting for the first evaluation…")
+if not epochs:
+    if run:
+        cv.follow(run)
+    st.stop()
+
+c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+epoch = epochs[-1] if len(epochs) == 1 else c1.select_slider("Epoch", epochs, value=epochs[-1], key="mistakes_epoch")
+crm = c2.toggle("CRM re-ranking", key="crm", help="Rank classes by expected hierarchical cost −p·D instead of by "
+                "score (Karthik et al., ICLR 2021) and recompute every view below.")
+try:
+    bars, hist, confusion, pairs = cv.mistake_tables(run, hierarchy, epochs, epoch, crm)
+except KeyError as err:  # a snapshot from an older version without CRM predictions
+    st.warning(f"{err.args[0]}; turn CRM re-ranking off.")
+    st.stop()
+st.plotly_chart(bars, key="heights_over_epochs")
+left, right = st.columns([2, 3])
+left.plotly_chart(hist, key="heights_hist")
+right.plotly_chart(confusion, key="confusion")
+st.subheader("Most frequent confusions")
+if pairs:
+    st.dataframe(pd.DataFrame(pairs), hide_index=True, key="pairs", column_config={
+        "share": st.column_config.NumberColumn("% of true class", format="%.1f"),
+        "lca": "lowest common ancestor", "distance": st.column_config.NumberColumn("LCA height")})
+else:
+    st.info("No mistakes at this epoch.")
+st.caption("LCA height: the hierarchical distance of the prediction from the truth (1 = a sibling class, the "
+           "tree's height = they meet only at the root). Counts are over the whole evaluation set. The confusion "
+           "matrix shows each true class's predictions (% of its images) in tree order, diagonal left out, the "
+           "tree's top-level groups outlined.")
+cv.follow(run)

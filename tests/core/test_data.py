@@ -37,8 +37,9 @@ def test_fashion_mnist_from_debian_idx_files():
     assert any((d / "train-images-idx3-ubyte.gz").exists() for d in FASHION_MNIST_DIRS), \
         "install Debian's dataset-fashion-mnist (the README's test command does)"
     data = load_fashion_mnist()
-    assert data.train_images.shape == (60000, 1, 28, 28) and data.test_images.shape == (10000, 1, 28, 28)
-    assert torch.equal(torch.bincount(data.train_labels), torch.full((10,), 6000))
+    assert data.train_images.shape == (54000, 1, 28, 28) and data.test_images.shape == (10000, 1, 28, 28)
+    assert torch.equal(torch.bincount(data.train_labels), torch.full((10,), 5400))
+    assert torch.equal(torch.bincount(data.labels("val")), torch.full((10,), 600))  # last 10 % of each class
     assert data.hierarchy.leaves[0] == "T-shirt/top" and data.hierarchy.height == 3
 
 

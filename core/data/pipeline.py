@@ -1,0 +1,198 @@
+"""Input pipelines: how batches reach the device.
+
+* :class:`DevicePipeline` — decoded uint8 arrays are copied to the device once; each batch is
+  gathered, augmented (``core.data.augment.apply``, vectorised) and normalised there. The epoch's
+  order and augmentation parameters are drawn up front from the caller's generator, so a per-run
+  ``torch.Generator`` makes runs reproducible and no batch waits on the host.
+* :class:`LoaderPipeline` — a ``torch.utils.data.DataLoader`` with workers and pinned memory
+  decodes and transforms images per batch (torchvision transforms of the recipe), sends them as
+  uint8 and normalises on the device.
+
+:func:`choose` picks one: the device pipeline when every split is a decoded array, the augmentation
+runs on the device, and the arrays fit in a quarter of the device's free memory (on the CPU they
+are already in memory); otherwise the loader. ``DataConfig.pipeline`` can force either.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from core.data import augment
+from core.data.dataset import ArraySplit, Dataset, FileSplit
+
+__all__ = ["DevicePipeline", "LoaderPipeline", "choose", "make_pipeline", "DEVICE_MEMORY_SHARE"]
+
+DEVICE_MEMORY_SHARE = 0.25  # at most this share of free accelerator memory holds a dataset
+
+
+def choose(data: Dataset, device: torch.device) -> tuple[str, str]:
+    """("device" | "loader", why) for ``data`` on ``device``."""
+    if data.pipeline_mode in ("device", "loader"):
+        if data.pipeline_mode == "device":
+            _check_device_possible(data)
+        return data.pipeline_mode, "forced by data.pipeline"
+    if any(isinstance(s, FileSplit) for s in data.splits.values()):
+        return "loader", "images are read from files"
+    if data.augment not in augment.DEVICE_AUGMENTATIONS:
+        return "loader", f"augmentation '{data.augment}' runs in torchvision transforms"
+    size = sum(s.nbytes for s in data.splits.values())
+    if device.type == "cpu":
+        return "device", "decoded images are already in memory"
+    budget = int(DEVICE_MEMORY_SHARE * _free_memory(device))
+    if size > budget:
+        return "loader", f"{_mb(size)} of images exceed {_mb(budget)} (a quarter of free {device.type} memory)"
+    return "device", f"{_mb(size)} of images fit in device memory"
+
+
+def make_pipeline(data: Dataset, device: torch.device):
+    mode, why = choose(data, device)
+    cls = DevicePipeline if mode == "device" else LoaderPipeline
+    return cls(data, device, why)
+
+
+def _check_device_possible(data: Dataset) -> None:
+    if any(isinstance(s, FileSplit) for s in data.splits.values()):
+        raise ValueError(f"data.pipeline 'device' needs decoded images; '{data.name}' reads files — use 'auto'")
+    if data.augment not in augment.DEVICE_AUGMENTATIONS:
+        raise ValueError(f"augmentation '{data.augment}' cannot run on the device; use data.pipeline 'auto'")
+
+
+def _free_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return 2**62  # other accelerators: no query; let the data go there
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MiB"
+
+
+class _Normaliser:
+    """uint8 (B, C, H, W) → float32 ((x/255 − mean) / std) on the device, as one multiply-add."""
+
+    def __init__(self, mean, std, device: torch.device):
+        std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.scale, self.shift = 1.0 / (255.0 * std), -mean / std
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, images.float(), self.scale)
+
+
+class DevicePipeline:
+    """Whole splits as uint8 tensors on the device; batches gathered, augmented and normalised there."""
+
+    kind = "device"
+
+    def __init__(self, data: Dataset, device: torch.device, why: str = ""):
+        self.data, self.device, self.why = data, device, why
+        self.normalise = _Normaliser(data.mean, data.std, device)
+        self._copies: dict[int, tuple[ArraySplit, torch.Tensor, torch.Tensor]] = {}
+
+    def _on_device(self, part: ArraySplit) -> tuple[torch.Tensor, torch.Tensor]:
+        key = id(part)
+        if key not in self._copies:  # the split object is kept alive with its copy, so ids stay unique
+            self._copies[key] = (part, part.images.to(self.device), part.labels.to(self.device))
+        return self._copies[key][1:]
+
+    def batches(self, part: ArraySplit, batch_size: int, generator: torch.Generator | None = None,
+                train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of ``part`` (a split of the dataset, or a subset sharing this pipeline)."""
+        images, labels = self._on_device(part)
+        order = _order(len(labels), shuffle, generator, indices)
+        params = augment.draw(self.data.augment, len(order), generator) if train else None
+        order = order.to(self.device, non_blocking=True)
+        if params is not None:
+            params = params.to(self.device)
+        stop = len(order) - len(order) % batch_size if drop_last else len(order)
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            batch = images[idx]
+            if params is not None and self.data.augment != "none":
+                batch = augment.apply(batch, params[start:start + batch_size])
+            yield self.normalise(batch), labels[idx]
+
+    def describe(self) -> str:
+        sizes = ", ".join(f"{n} {len(s):,}" for n, s in self.data.splits.items())
+        nbytes = sum(s.nbytes for s in self.data.splits.values())
+        return (f"images held on {self.device} as uint8 ({_mb(nbytes)}; {sizes}) — {self.why}; training "
+                f"augmentation '{self.data.augment}' ({augment.describe(self.data.augment, self.data.image_size)}) "
+                "and normalisation run on the device in batches")
+
+
+def _order(count: int, shuffle: bool, generator: torch.Generator | None, indices: np.ndarray | None) -> torch.Tensor:
+    """Sample positions for one pass: ``indices`` (or all), shuffled with ``generator`` when asked."""
+    base = torch.arange(count) if indices is None else torch.as_tensor(np.asarray(indices), dtype=torch.int64)
+    if not shuffle:
+        return base
+    where = generator.device if generator is not None else torch.device("cpu")
+    return base[torch.randperm(len(base), generator=generator, device=where).cpu()]
+
+
+class _SplitView(torch.utils.data.Dataset):
+    """Map-style view of one split for a DataLoader: (uint8 (C, S, S) tensor, label).
+
+    With ``seed`` set, image i's random transform runs under torch seed (seed + i), so a pass is
+    reproducible from the caller's generator whatever the number of workers.
+    """
+
+    def __init__(self, part, transform, seed: int | None = None):
+        self.part, self.transform, self.seed = part, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.part)
+
+    def __getitem__(self, i: int):
+        if isinstance(self.part, FileSplit):
+            image = self.part.read(self.part.files[i])
+        else:
+            image = self.part.images[i]
+        if self.seed is None:
+            return self.transform(image), self.part.labels[i]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed + i) % 2**63)
+            return self.transform(image), self.part.labels[i]
+
+
+class LoaderPipeline:
+    """A DataLoader per pass (workers, pinned memory); transforms per recipe; normalised on the device."""
+
+    kind = "loader"
+
+    def __init__(self, data: Dataset, device: torch.device, why: str = ""):
+        self.data, self.device, self.why = data, device, why
+        self.normalise = _Normaliser(data.mean, data.std, device)
+        self.workers = data.workers if data.workers >= 0 else min(8, max(1, (os.cpu_count() or 2) - 1))
+
+    def batches(self, part: ArraySplit | FileSplit, batch_size: int, generator: torch.Generator | None = None,
+                train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of ``part``; each image's random transform is seeded from ``generator`` and its index."""
+        from_files = isinstance(part, FileSplit)
+        size = self.data.image_size
+        transform = (augment.train_transform(self.data.augment, size, from_files) if train
+                     else augment.eval_transform(size, from_files))
+        where = generator.device if generator is not None else torch.device("cpu")
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=where))
+        view = _SplitView(part if indices is None else part.take(indices), transform, seed if train else None)
+        loader_generator = torch.Generator().manual_seed(seed)  # DataLoader shuffles with a CPU generator
+        loader = torch.utils.data.DataLoader(
+            view, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=self.workers,
+            pin_memory=self.device.type == "cuda", generator=loader_generator,
+            persistent_workers=False, prefetch_factor=4 if self.workers else None)
+        for images, labels in loader:
+            images = images.to(self.device, non_blocking=True)
+            yield self.normalise(images), labels.to(self.device, non_blocking=True)
+
+    def describe(self) -> str:
+        size = self.data.image_size
+        files = any(isinstance(s, FileSplit) for s in self.data.splits.values())
+        evaluation = f"Resize({size},{size})" if files else "none"
+        return (f"DataLoader with {self.workers} worker(s){', pinned memory' if self.device.type == 'cuda' else ''}"
+                f" — {self.why}; training transforms '{self.data.augment}' "
+                f"({augment.describe(self.data.augment, size)}), evaluation {evaluation}; "
+                f"normalisation on {self.device}")

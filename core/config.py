@@ -9,11 +9,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from core.data import AUGMENTATIONS, NORMALISATIONS, PIPELINES
+from core.data import DATASETS as _DATASET_REGISTRY
+
 __all__ = ["DataConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RuntimeConfig", "EvalConfig", "RunConfig",
            "ConfigError", "MinSimilarity", "parse_min_similarity"]
 
 HEADS = ("haframe", "etf", "learnable")
-DATASETS = ("synthetic", "fashion_mnist")
+DATASETS = tuple(_DATASET_REGISTRY.names())  # core.data.DATASETS
 
 
 MinSimilarity = Union[float, Literal["exact", "grid"]]
@@ -25,17 +28,44 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Dataset: ``synthetic`` (built-in, any hierarchy) or ``fashion_mnist``."""
+    """Dataset (a core.data.DATASETS name), where to find it, and how its batches are made.
 
-    name: Literal["synthetic", "fashion_mnist"] = "synthetic"
-    hierarchy: str = "synthetic"  # bundled hierarchy name or path to a hierarchy file
-    train_per_class: int = 200  # synthetic only; Fashion-MNIST uses its own split
-    test_per_class: int = 50
-    image_size: int = 32  # synthetic only
+    ``hierarchy`` "" means the dataset's own tree (synthetic → "synthetic", fashion_mnist →
+    "fashion_mnist", cifar100 → the bundled 20-superclass "cifar100", imagefolder → "folders" (the
+    folder nesting), fgvc_aircraft → "fgvc_aircraft" (its annotation files)); it is filled in on
+    creation so config.json always names the tree used.
+    """
+
+    name: str = "synthetic"
+    hierarchy: str = ""  # "" = the dataset's own; a bundled hierarchy name or a hierarchy file
+    root: str = ""  # folder holding the dataset ("" = $HAFRAME_DATA, then <repo>/data)
+    download: bool = False  # fetch a missing dataset (CIFAR-100, Fashion-MNIST, FGVC-Aircraft) into root
+    train_per_class: int = 200  # synthetic only; other datasets use their own split
+    test_per_class: int = 50  # synthetic only
+    image_size: int = 0  # 0 = the dataset's own (synthetic 32, files 224); synthetic and file datasets
     noise: float = 0.7  # synthetic only: pixel noise std (images are in [0, 1] before noise)
+    val_fraction: float = 0.1  # validation carved per class where a dataset has no official one
     limit_train: int = 0  # 0 = all; otherwise a class-balanced subset of this size
     snapshot_size: int = 600  # evaluation images whose features are saved every epoch
-    seed: int = 0
+    augment: str = "auto"  # "auto" (the dataset's recipe) or a core.data.AUGMENTATIONS name
+    normalisation: str = "dataset"  # "dataset" (its own mean/std), "imagenet" or "none"
+    pipeline: str = "auto"  # "auto", "device" (uint8 images on the device) or "loader" (DataLoader)
+    workers: int = -1  # DataLoader workers; -1 = automatic
+    seed: int = 0  # sampling of generated images, carved splits and limit_train
+
+    def __post_init__(self):
+        registry = _DATASET_REGISTRY
+        _check(self.name in registry, "data.name", f"must be one of {', '.join(registry.names())}, got {self.name!r}")
+        if not self.hierarchy:
+            object.__setattr__(self, "hierarchy", registry.get(self.name).default_hierarchy)
+        _check(self.augment == "auto" or self.augment in AUGMENTATIONS, "data.augment",
+               f"must be auto or one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        _check(self.normalisation in NORMALISATIONS, "data.normalisation",
+               f"must be one of {', '.join(NORMALISATIONS)}, got {self.normalisation!r}")
+        _check(self.pipeline in PIPELINES, "data.pipeline", f"must be one of {', '.join(PIPELINES)}")
+        _check(0 < self.val_fraction <= 0.5, "data.val_fraction", "must lie in (0, 0.5]")
+        _check(self.image_size >= 0 and self.workers >= -1, "data.image_size/workers",
+               "must be non-negative (workers: -1 = automatic)")
 
 
 @dataclass(frozen=True)

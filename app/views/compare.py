@@ -1,40 +1,58 @@
-"""Compare: final metrics and curves of several runs side by side."""
-import pandas as pd
+"""Compare: runs side by side — settings beside final metrics, seed groups as mean ± 95 % CI, curves, exports."""
 import streamlit as st
 
+from app import compare_views as cmp
 from app import plots
-from app.common import RUNS_ROOT
-from core import list_runs
-
-CURVES = ["top1", "mistake_severity", "hdist@1", "hdist@5", "frame_dev_mean", "haf_dev_mean", "train_loss"]
-COLUMNS = ["run", "classifier", "dataset", "epoch", *CURVES[:-1]]
+from app.common import run_label
+from core import schema
+from core.published import SOURCE
 
 st.title("Compare runs")
-runs = {r.name: r for r in list_runs(RUNS_ROOT)}
-if not runs:
+infos, problems = cmp.load_runs()
+for problem in problems:
+    st.warning(problem)
+if not infos:
     st.info("No runs yet: start one on the Train page or with `python -m core.train`.")
     st.stop()
-chosen = st.multiselect("Runs", list(runs), default=list(runs)[:3])
-metrics, rows = {}, []
-for name in chosen:
-    history = runs[name].metrics()
-    try:
-        config = runs[name].config()
-    except (OSError, ValueError) as err:  # a damaged or foreign config.json: skip the run, say why
-        st.warning(f"Skipping {name}: its config.json cannot be read ({err}).")
-        continue
-    if history:
-        metrics[name] = history
-        rows.append({"run": name, "classifier": config.frame.head, "dataset": config.data.name, **history[-1]})
-if not metrics:
-    st.info("Pick runs that have finished at least one epoch.")
+
+by_name = {i.run.name: i for i in infos}
+first_scope = infos[0].comparable
+chosen = st.multiselect("Runs", list(by_name), format_func=lambda n: run_label(by_name[n].run), key="compare_runs",
+                        default=[i.run.name for i in infos if i.comparable == first_scope][:8])
+selected = [by_name[n] for n in chosen]
+if not selected:
+    st.info("Pick runs to compare.")
     st.stop()
-SHORT = {"top1": "top-1 %", "mistake_severity": "severity", "frame_dev_mean": "frame dev",
-         "haf_dev_mean": "HAFrame dev"}
-st.dataframe(pd.DataFrame(rows).reindex(columns=COLUMNS), hide_index=True,
-             column_config={key: st.column_config.NumberColumn(SHORT.get(key, key), help=plots.metric_name(key),
-                                                                format="%.3f") for key in CURVES[:-1]})
-st.caption("Last evaluated epoch of each run. Top-1 in %; mistake severity and hier. distance in tree "
-           "levels (lower is better); deviations are mean |cos − target| over class pairs.")
-key = st.selectbox("Curve", CURVES, format_func=plots.metric_name, width=320)
-st.plotly_chart(plots.compare_curves(metrics, key), key="compare")
+scopes = sorted({i.scope for i in selected})
+if len({i.comparable for i in selected}) > 1:
+    st.warning(f"These runs use different datasets or hierarchies ({'; '.join(scopes)}): their mistake severities "
+               "and hierarchical distances are measured in different trees and are not comparable.")
+c1, c2 = st.columns(2)
+group = c1.toggle("Group runs that differ only by seed (mean ± 95 % CI)", value=True, key="group_seeds")
+reference = c2.toggle("Show published reference rows", value=True, key="reference_rows",
+                      help=f"{SOURCE}: Tables 1, 2, 4, 5; 5 seeds; not measured by this app.")
+
+table = cmp.final_table(selected, group, reference)
+st.dataframe(table, hide_index=True, column_config=cmp.table_config(table), key="final_table")
+st.caption("Last evaluated epoch of each run (seed groups: mean, “±” the 95 % t-interval half-width). Rows whose "
+           f"source is “{SOURCE}” are that paper's published numbers (mistake severity and HD@k as LCA heights), "
+           "shown for reference only — never results of this app; the HAFrame paper's own tables were not available.")
+d1, d2 = st.columns(2)
+d1.download_button("Table as CSV", table.to_csv(index=False).encode(), "compare_table.csv", "text/csv",
+                   key="csv_table")
+d2.download_button("Every run's metrics as CSV", cmp.metrics_csv(selected), "run_metrics.csv", "text/csv",
+                   key="csv_metrics")
+
+keys = schema.keys_in([r for i in selected for r in i.rows])
+m1, m2 = st.columns([3, 1])
+key = m1.selectbox("Metric over epochs", keys, index=keys.index("top1") if "top1" in keys else 0,
+                   format_func=schema.label, key="compare_metric")
+window = m2.slider("Smoothing (epochs)", 1, 10, 1, key="smoothing")
+title = schema.label(key) + (" — different hierarchies, not comparable" if len(scopes) > 1
+                             and schema.metric(key).group == "severity" else "")
+st.plotly_chart(plots.band_curves(cmp.curve_series(selected, key, group, window), key, title), key="compare")
+
+st.subheader("Collapse and mistakes side by side")
+cmp.side_by_side(selected)
+with st.expander("Name, annotate or delete a run"):
+    cmp.manage(infos)

@@ -130,7 +130,9 @@ def tree_edges(root: PickledTree, filename: str) -> list[tuple[str, str]]:
     """(parent, child) name pairs of an nltk tree, walked iteratively; shared or cyclic subtrees refused."""
     edges: list[tuple[str, str]] = []
     seen: set[int] = {id(root)}
-    stack = [(root, _name(root.label if hasattr(root, "label") else None, filename, "the root's label"))]
+    root_name = _name(getattr(root, "label", None), filename, "the root's label")
+    parent_of: dict[str, str | None] = {root_name: None}
+    stack = [(root, root_name)]
     while stack:
         node, name = stack.pop()
         for child in node:
@@ -143,6 +145,11 @@ def tree_edges(root: PickledTree, filename: str) -> list[tuple[str, str]]:
                 stack.append((child, child_name))
             else:
                 child_name = _name(child, filename, f"a leaf under '{name}'")
+            if child_name in parent_of:
+                first = parent_of[child_name]
+                raise HierarchyError(f"{filename}: duplicate name '{child_name}' (under "
+                                     f"{repr(first) if first else 'nothing: it is the root'} and under '{name}')")
+            parent_of[child_name] = name
             edges.append((name, child_name))
             if len(edges) > common.MAX_NODES:
                 raise HierarchyError(f"{filename}: more than {common.MAX_NODES} nodes")
@@ -239,13 +246,13 @@ def _is_table(obj) -> bool:
 
 def label_table(table, filename: str) -> tuple[list[tuple[str, str]], list[str]]:
     """Edges and class names of HAF's per-class label rows (finest level first)."""
-    try:
-        rows = np.asarray(table) if isinstance(table, np.ndarray) else np.array(
-            [[_label(v, filename, i) for v in row] for i, row in enumerate(table)], dtype=object)
-    except ValueError:
+    if not isinstance(table, np.ndarray):
         lengths = sorted({len(row) for row in table})
-        raise HierarchyError(f"{filename}: the label rows have different lengths {lengths[:5]}; every class "
-                             "needs one label per level") from None
+        if len(lengths) > 1:
+            raise HierarchyError(f"{filename}: the label rows have different lengths {lengths[:5]}; every class "
+                                 "needs one label per level")
+        table = [[_label(v, filename, i) for v in row] for i, row in enumerate(table)]
+    rows = np.asarray(table if isinstance(table, np.ndarray) else np.array(table, dtype=object))
     if rows.ndim != 2 or rows.shape[0] < 2 or rows.shape[1] < 1:
         raise HierarchyError(f"{filename}: label rows must form a K×L table with K ≥ 2 classes (found shape "
                              f"{rows.shape})")

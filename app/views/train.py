@@ -1,105 +1,91 @@
-"""Train: configure a run, start it in the background, watch it live."""
+"""Train: configure a run, start it (queued when the device is busy), follow it live, read its results."""
 import streamlit as st
 
 from app import plots
-from app.common import RUNS_ROOT, bundled, choose_hierarchy, job_registry
-from core import DataConfig, FrameConfig, ModelConfig, OptimConfig, RunConfig, RunDir
+from app.common import RUNS_ROOT, choose_hierarchy, job_registry
+from app.live import duration, metrics, progress, watch
+from app.train_form import remembered, run_form
+from app.train_results import final_metrics
+from core import RunDir
 from core.config import ConfigError
-from core.training import check_config, describe_device
 
 st.title("Train")
 picked = choose_hierarchy()
 if picked is None:
     st.stop()
-hierarchy, source = picked
 jobs = job_registry()
+remembered()  # restore this browser's last settings (URL query parameters) before the widgets are drawn
 
-DEVICE = describe_device()
-M_MODES = {"exact": "exact m*", "grid": "reference grid", "value": "value"}
-
-
-with st.form("run"):
-    c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox("Dataset", ["synthetic", "fashion_mnist"],
-                           help="synthetic: built-in images for the chosen hierarchy; Fashion-MNIST uses its own")
-    head = c2.selectbox("Classifier", ["haframe", "etf", "learnable"],
-                        format_func={"haframe": "fixed HAFrame", "etf": "fixed ETF", "learnable": "learnable linear"}.get)
-    epochs = c3.number_input("Epochs", 1, 200, 8)
-    c4, c5, c6 = st.columns(3)
-    gamma = c4.slider("γ", 0.5, 10.0, 2.0, 0.5)
-    alpha = c5.slider("α (cosine-loss weight)", 0.0, 1.0, 0.4, 0.05)
-    per_class = c6.number_input("Training images per class (synthetic)", 10, 2000, 200, 10)
-    with st.expander("Advanced"):
-        a1, a2, a3 = st.columns(3)
-        m_mode = a1.radio("Min similarity m", list(M_MODES), format_func=M_MODES.get, horizontal=True,
-                          help="HAFrame only. exact: the smallest feasible m*; grid: the reference's grid "
-                               "search; value: the number below (must be ≥ m*)")
-        m_value = a1.number_input("m (for 'value')", -1.0, 0.999, 0.0, 0.01, format="%.3f")
-        mapping = a2.selectbox("Mapping", ["exponential", "linear"], help="distance → similarity kernel")
-        lr = a2.number_input("Learning rate", 0.0, 10.0, 0.05, 0.005, format="%.4f")
-        batch = a3.number_input("Batch size", 2, 4096, 64, 16)
-        dim = a3.number_input("Feature dimension (0 = K)", 0, 65536, 0, 1)
-        seed = a1.number_input("Seed", 0, 2**31 - 1, 0, 1, help="weights, data, batch order and frame rotation")
-        a2.text_input("Device", DEVICE, disabled=True, help="CUDA when available, else CPU")
-    submitted = st.form_submit_button("Start training", type="primary")
-
-if submitted:
+choices = run_form(*picked)
+start = st.button("Start training", type="primary", key="start")
+if start:
     try:
-        fashion = dataset == "fashion_mnist"
-        config = RunConfig(
-            data=DataConfig(name=dataset, hierarchy="fashion_mnist" if fashion else source,
-                            train_per_class=int(per_class), limit_train=6000 if fashion else 0, seed=int(seed)),
-            frame=FrameConfig(head=head, gamma=float(gamma), mapping=mapping, seed=int(seed),
-                              min_similarity=repr(float(m_value)) if m_mode == "value" else m_mode),
-            model=ModelConfig(feature_dim=int(dim)),
-            optim=OptimConfig(epochs=int(epochs), alpha=float(alpha), beta=1.0 - float(alpha), lr=float(lr),
-                              batch_size=int(batch)),
-            seed=int(seed),
-        )
-        check_config(config, bundled("fashion_mnist") if fashion else hierarchy)
-        st.session_state["active_run"] = jobs.start(config)
+        st.session_state["active_run"] = jobs.submit(choices.config(), owner=choices.owner)
+        st.query_params["run"] = st.session_state["active_run"]
     except ConfigError as err:
         st.error(f"Invalid settings: {err}")
     except OSError as err:  # e.g. the run store is not writable
         st.error(f"Could not create the run directory: {err}")
 
+# The run this page follows: the one started here, else the one in the URL (a reload), else the newest job.
+name = st.session_state.get("active_run") or st.query_params.get("run") \
+    or next((j.run for j in jobs.jobs() if j.position is None), None)
+run = RunDir(RUNS_ROOT / name) if name and (RUNS_ROOT / name / "config.json").exists() else None
+if run is None:
+    st.info("Start a run to follow it here. Every training of this server, from every browser, is on the Jobs "
+            "page; runs started from the CLI appear on Collapse and Compare.")
+    st.stop()
+st.session_state["active_run"] = run.name
+watch(run)  # rerun this page when the run writes something (only while it is queued or training)
 
-POLLING = jobs.is_running(st.session_state.get("active_run", ""))
+state = run.state()
+head = st.columns([6, 1], vertical_alignment="center")
+head[0].markdown(f"**{run.name}** — {state}")
+if jobs.owns(run.name) and head[1].button("Remove" if state == "queued" else "Stop", key="stop", width="stretch"):
+    jobs.stop(run.name)
+    st.rerun()
+if state in ("stopped", "interrupted") and head[1].button("Resume", key="resume", width="stretch",
+                                                          help="Continue from the last saved epoch"):
+    try:
+        jobs.resume(run.name, owner=choices.owner)
+        st.rerun()
+    except (ValueError, OSError) as err:
+        st.error(f"Cannot resume {run.name}: {err}")
+status = run.status()
+if state == "failed":
+    st.error(f"Training failed: {status.get('error')}")
+elif state == "interrupted":
+    st.warning("The process training this run is gone (the server was stopped or crashed); what it wrote is "
+               "kept. Resume continues from the last saved epoch.")
+elif state == "queued":
+    place = next((j.position for j in jobs.jobs() if j.run == run.name), None)
+    st.info(f"Waiting for the device: number {place or '?'} in the queue (see the Jobs page).")
 
 
-@st.fragment(run_every=1.0 if POLLING else None)  # poll only while the run trains
-def progress() -> None:
-    run_name = st.session_state.get("active_run")
-    if run_name is None:
-        st.info("Start a run to watch it here. Runs started from the CLI appear on the Collapse page.")
-        return
-    run = RunDir(RUNS_ROOT / run_name)
-    status = run.status()
-    event = jobs.latest(run_name)
-    running = jobs.is_running(run_name)
-    if POLLING and not running:
-        st.rerun()  # the run ended: redraw the page once, which stops the polling
-    head = st.columns([5, 1], vertical_alignment="center")
-    head[0].markdown(f"**{run_name}** — {status.get('state', 'starting')}")
-    if running and head[1].button("Stop", key="stop", width="stretch"):
-        jobs.stop(run_name)
-    if status.get("state") == "failed":
-        st.error(f"Training failed: {status.get('error')}")
-    if event is not None and event.epochs:
-        done = (event.epoch - 1 + event.step / max(event.steps, 1)) if event.kind == "batch" else event.epoch
-        st.progress(min(done / event.epochs, 1.0), text=f"epoch {event.epoch} of {event.epochs}")
-    elif running:
+@st.fragment(run_every=1.0 if state == "running" else None)  # the bar moves per batch; charts wait for files
+def ticker() -> None:
+    event = jobs.latest(run.name)
+    batch = (event.epoch, event.step, event.steps) if event is not None and event.kind == "batch" else None
+    now = progress(run, batch)
+    if now.state == "running" and not metrics(run):
         st.progress(0.0, text="preparing the data and evaluating the untrained model (epoch 0)…")
-    rows = run.metrics()
-    if rows:
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(plots.metric_curves(rows, ["top1"], "Top-1 accuracy (%)"), key="acc")
-        c2.plotly_chart(plots.metric_curves(rows, ["mistake_severity", "hdist@1", "hdist@5"],
-                                            "Mistake severity and hierarchical distance"), key="sev")
-        c1.plotly_chart(plots.metric_curves(rows, ["train_loss", "train_ce", "train_cos"], "Training loss"),
-                        key="loss")
-        c2.plotly_chart(plots.metric_curves(rows, ["frame_dev_mean", "frame_dev_std"],
-                                            "Frame deviation of class means"), key="dev")
+    elif now.epochs:
+        st.progress(now.fraction, text=f"epoch {now.epoch} of {now.epochs} evaluated")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Elapsed", duration(now.elapsed_s))
+    c2.metric("Time per epoch", duration(now.per_epoch_s))
+    c3.metric("Time remaining", duration(now.remaining_s) if now.state == "running" else "—")
 
 
-progress()
+ticker()
+rows = metrics(run)
+if rows:
+    if state != "running":
+        final_metrics(rows)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(plots.metric_curves(rows, ["top1"], "Top-1 accuracy (%)"), key="acc")
+    c2.plotly_chart(plots.metric_curves(rows, ["mistake_severity", "hdist@1", "hdist@5"],
+                                        "Mistake severity and hierarchical distance"), key="sev")
+    c1.plotly_chart(plots.metric_curves(rows, ["train_loss", "train_ce", "train_cos"], "Training loss"), key="loss")
+    c2.plotly_chart(plots.metric_curves(rows, ["frame_dev_mean", "frame_dev_std"], "Frame deviation of class means"),
+                    key="dev")

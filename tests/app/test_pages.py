@@ -179,7 +179,7 @@ def number(at: AppTest, label: str):
 def test_train_page_names_an_invalid_setting(runs_root, setting, value, field):
     at = open_page("train")
     if setting.startswith("m "):
-        next(r for r in at.radio if r.label == "Min similarity m").set_value("value")
+        next(r for r in at.radio if r.label == "Min similarity m").set_value("value").run()  # enables m
     number(at, setting).set_value(value)
     at.button[0].click().run()
     assert_clean(at)

@@ -12,7 +12,8 @@ fgvc_aircraft.
 """
 from __future__ import annotations
 
-from core.data import synthetic, fashion_mnist  # noqa: F401  (registration order = menu order)
+# Importing the dataset modules registers them; this order is the menus' order.
+from core.data import synthetic, fashion_mnist, cifar100, imagefolder, fgvc_aircraft  # noqa: F401, I001
 from core.data.augment import AUGMENTATIONS
 from core.data.dataset import (DATASETS, NORMALISATIONS, ArraySplit, Dataset, DatasetSpec, FileSplit,
                                balanced_subset)

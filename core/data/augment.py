@@ -14,15 +14,17 @@ Crop offsets are drawn from 0 to 8 inclusive (torchvision's RandomCrop); the ref
 """
 from __future__ import annotations
 
+import re
+
 import torch
 
 __all__ = ["AUGMENTATIONS", "DEVICE_AUGMENTATIONS", "AugmentDraw", "draw", "apply", "train_transform",
            "eval_transform", "describe"]
 
-AUGMENTATIONS = {
+AUGMENTATIONS = {  # name → description; S = the dataset's image size
     "none": "no augmentation",
     "flip": "horizontal flip",
-    "pad_crop_flip": "reflect-pad 4, random crop, horizontal flip (CIFAR recipe)",
+    "pad_crop_flip": "reflect-pad 4, random S×S crop, horizontal flip (CIFAR recipe)",
     "resize_crop_flip": "Resize(S,S), RandomCrop(S, pad 4), horizontal flip (FGVC recipe)",
     "random_resized_crop_flip": "RandomResizedCrop(S), horizontal flip (iNat19 / tieredImageNet-H recipe)",
 }
@@ -101,4 +103,5 @@ def eval_transform(size: int, from_files: bool):
 
 
 def describe(name: str, size: int) -> str:
-    return AUGMENTATIONS[name].replace("S,S", f"{size},{size}").replace("(S)", f"({size})")
+    """AUGMENTATIONS[name] with S written out."""
+    return re.sub(r"\bS\b", str(size), AUGMENTATIONS[name])

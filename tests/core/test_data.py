@@ -69,3 +69,25 @@ def test_balanced_subset():
     assert np.bincount(labels[keep]).tolist() == [3, 3, 3, 3]
     assert np.array_equal(keep, np.sort(keep)) and np.array_equal(keep, balanced_subset(labels, 12, seed=0))
     assert len(balanced_subset(labels, 0, 0)) == 0 and len(balanced_subset(labels, 100, 0)) == len(labels)
+
+
+def test_synthetic_samples_are_the_datasets_training_images():
+    from core.data import synthetic_samples
+
+    h = load_bundled("synthetic")
+    samples = synthetic_samples(h, per_class=3, seed=4, image_size=16)
+    data = make_synthetic(h, 3, 1, image_size=16, seed=4)
+    assert samples.shape == (12, 3, 16, 16, 3) and samples.dtype == np.uint8
+    assert np.array_equal(samples[5, 2], data.train_images[5 * 3 + 2].permute(1, 2, 0).numpy())
+
+
+def test_synthetic_validation_split_leaves_train_and_test_unchanged():
+    small = load_dataset(DataConfig(train_per_class=10, test_per_class=2, image_size=8, val_fraction=0.1))
+    large = load_dataset(DataConfig(train_per_class=10, test_per_class=2, image_size=8, val_fraction=0.5))
+    assert torch.equal(small.train_images, large.train_images) and torch.equal(small.test_images, large.test_images)
+    assert (small.split_size("val"), large.split_size("val")) == (12, 60)
+
+
+def test_configs_saved_before_dataset_defaults_still_load():
+    data = load_dataset(DataConfig(name="fashion_mnist", hierarchy="synthetic", limit_train=20))
+    assert data.hierarchy.leaves[0] == "T-shirt/top"

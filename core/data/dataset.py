@@ -113,17 +113,19 @@ class Dataset:
     # ---------------------------------------------------------------- batches
     def batches(self, split: str, batch_size: int, device: torch.device | str = "cpu",
                 generator: torch.Generator | None = None, train: bool = False, drop_last: bool = False,
-                shuffle: bool | None = None, indices: np.ndarray | None = None
+                shuffle: bool | None = None, indices: np.ndarray | None = None, shard: tuple[int, int] = (0, 1)
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Normalised batches of ``split`` on ``device``: ((B, C, S, S) float32, (B,) int64).
 
         train: apply the training augmentation. shuffle: defaults to ``train``. generator: draws
         the order and the augmentation (a per-run ``torch.Generator`` makes epochs reproducible).
         indices: restrict to these samples of the split (e.g. a fixed probe subsample).
+        shard: (rank, world) under torchrun — with the same generator seed on every rank, each rank
+        gets its slice of every global batch (only its images are decoded, augmented and moved).
         """
         pipeline = self.pipeline(device)
         return pipeline.batches(self._split(split), batch_size, generator=generator, train=train, drop_last=drop_last,
-                                shuffle=train if shuffle is None else shuffle, indices=indices)
+                                shuffle=train if shuffle is None else shuffle, indices=indices, shard=shard)
 
     def num_batches(self, split: str, batch_size: int, drop_last: bool = False) -> int:
         n = self.split_size(split)

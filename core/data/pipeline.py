@@ -99,8 +99,8 @@ class DevicePipeline:
         return self._copies[key][1:]
 
     def batches(self, part: ArraySplit, batch_size: int, generator: torch.Generator | None = None,
-                train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of ``part`` (a split of the dataset, or a subset sharing this pipeline)."""
         images, labels = self._on_device(part)
         order = _order(len(labels), shuffle, generator, indices)
@@ -108,12 +108,11 @@ class DevicePipeline:
         order = order.to(self.device, non_blocking=True)
         if params is not None:
             params = params.to(self.device)
-        stop = len(order) - len(order) % batch_size if drop_last else len(order)
-        for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
+        for rows in _batch_slices(len(order), batch_size, drop_last, shard):
+            idx = order[rows]
             batch = images[idx]
             if params is not None and self.data.augment != "none":
-                batch = augment.apply(batch, params[start:start + batch_size])
+                batch = augment.apply(batch, params[rows])
             yield self.normalise(batch), labels[idx]
 
     def describe(self) -> str:
@@ -122,6 +121,20 @@ class DevicePipeline:
         return (f"images held on {self.device} as uint8 ({_mb(nbytes)}; {sizes}) — {self.why}; training "
                 f"augmentation '{self.data.augment}' ({augment.describe(self.data.augment, self.data.image_size)}) "
                 "and normalisation run on the device in batches")
+
+
+def _batch_slices(count: int, batch_size: int, drop_last: bool, shard: tuple[int, int]) -> Iterator[slice]:
+    """Positions in the pass's order of each batch — this rank's share of every global batch.
+
+    shard: (rank, world) — every rank draws the same order (same generator seed) and takes rows
+    [rank·b/world, (rank+1)·b/world) of each global batch of b, so the ranks together see each batch once.
+    """
+    rank, world = shard
+    stop = count - count % batch_size if drop_last else count
+    for start in range(0, stop, batch_size):
+        size = min(batch_size, stop - start)
+        share = -(-size // world)
+        yield slice(start + min(rank * share, size), start + min((rank + 1) * share, size))
 
 
 def _order(count: int, shuffle: bool, generator: torch.Generator | None, indices: np.ndarray | None) -> torch.Tensor:
@@ -169,21 +182,20 @@ class LoaderPipeline:
         self.workers = data.workers if data.workers >= 0 else min(8, max(1, (os.cpu_count() or 2) - 1))
 
     def batches(self, part: ArraySplit | FileSplit, batch_size: int, generator: torch.Generator | None = None,
-                train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of ``part``; each image's random transform is seeded from ``generator`` and its index."""
         from_files = isinstance(part, FileSplit)
         size = self.data.image_size
         transform = (augment.train_transform(self.data.augment, size, from_files) if train
                      else augment.eval_transform(size, from_files))
+        order = _order(len(part), shuffle, generator, indices).tolist()
         where = generator.device if generator is not None else torch.device("cpu")
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=where))
-        view = _SplitView(part if indices is None else part.take(indices), transform, seed if train else None)
-        loader_generator = torch.Generator().manual_seed(seed)  # DataLoader shuffles with a CPU generator
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=where)) if train else None
+        plan = [order[rows] for rows in _batch_slices(len(order), batch_size, drop_last, shard)]
         loader = torch.utils.data.DataLoader(
-            view, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=self.workers,
-            pin_memory=self.device.type == "cuda", generator=loader_generator,
-            persistent_workers=False, prefetch_factor=4 if self.workers else None)
+            _SplitView(part, transform, seed), batch_sampler=[rows for rows in plan if rows], num_workers=self.workers,
+            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers else None)
         for images, labels in loader:
             images = images.to(self.device, non_blocking=True)
             yield self.normalise(images), labels.to(self.device, non_blocking=True)

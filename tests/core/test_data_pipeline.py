@@ -118,3 +118,13 @@ def test_data_config_rejects_unknown_choices():
         DataConfig(name="imagenet")
     with pytest.raises(ConfigError, match="val_fraction"):
         DataConfig(val_fraction=0.0)
+
+
+@pytest.mark.parametrize("pipeline", ["device", "loader"])
+def test_shards_of_a_global_batch_add_up_to_it(pipeline):
+    data = _synthetic(pipeline=pipeline, augment="pad_crop_flip", workers=0)
+    whole = _epoch(data, 5, batch_size=8, drop_last=True)
+    ranks = [_epoch(data, 5, batch_size=8, drop_last=True, shard=(rank, 2)) for rank in range(2)]
+    assert len(whole) == len(ranks[0]) == len(ranks[1]) == 9
+    for (x, y), (x0, y0), (x1, y1) in zip(whole, *ranks):
+        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y) and len(y0) == 4

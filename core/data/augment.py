@@ -5,10 +5,12 @@
 | ``none`` | (eval transform only) | yes |
 | ``flip`` | horizontal flip | yes |
 | ``pad_crop_flip`` | reflect-pad 4, random S×S crop, horizontal flip (METHOD.md §7, CIFAR) | yes |
-| ``resize_crop_flip`` | Resize(S, S), RandomCrop(S, pad 4), flip (METHOD.md §7, FGVC) | no |
+| ``resize_crop_flip`` | Resize(S, S), RandomCrop(S, pad 4 with zeros), flip (METHOD.md §7, FGVC) | yes |
 | ``random_resized_crop_flip`` | RandomResizedCrop(S), flip (iNat19, tieredImageNet-H) | no |
 
-The evaluation transform is Resize(S, S) for images read from files and nothing for decoded arrays.
+The evaluation transform is Resize(S, S) for images read from files and nothing for decoded arrays;
+on the device, images read from files are held after that Resize, so ``resize_crop_flip`` there is
+the zero-padded crop and flip of the already resized image (what torchvision's chain computes).
 Crop offsets are drawn from 0 to 8 inclusive (torchvision's RandomCrop); the reference draws 0–7
 (METHOD.md §12, item 12).
 """
@@ -28,7 +30,8 @@ AUGMENTATIONS = {  # name → description; S = the dataset's image size
     "resize_crop_flip": "Resize(S,S), RandomCrop(S, pad 4), horizontal flip (FGVC recipe)",
     "random_resized_crop_flip": "RandomResizedCrop(S), horizontal flip (iNat19 / tieredImageNet-H recipe)",
 }
-DEVICE_AUGMENTATIONS = ("none", "flip", "pad_crop_flip")
+DEVICE_AUGMENTATIONS = ("none", "flip", "pad_crop_flip", "resize_crop_flip")
+PADDING = {"none": "reflect", "flip": "reflect", "pad_crop_flip": "reflect", "resize_crop_flip": "zeros"}
 PAD = 4
 
 
@@ -48,7 +51,7 @@ class AugmentDraw:
 def draw(name: str, count: int, generator: torch.Generator | None) -> AugmentDraw:
     """The random parameters of ``count`` augmentations, from ``generator`` (on its own device)."""
     where = generator.device if generator is not None else torch.device("cpu")
-    if name == "pad_crop_flip":
+    if name in ("pad_crop_flip", "resize_crop_flip"):
         offsets = torch.randint(0, 2 * PAD + 1, (count, 2), generator=generator, device=where)
     else:
         offsets = torch.full((count, 2), PAD, dtype=torch.int64, device=where)
@@ -58,19 +61,25 @@ def draw(name: str, count: int, generator: torch.Generator | None) -> AugmentDra
     return AugmentDraw(offsets, flips)
 
 
-def apply(images: torch.Tensor, params: AugmentDraw) -> torch.Tensor:
-    """Crop (from the reflect-padded image) and flip a batch in two gathers, on its device.
+def apply(images: torch.Tensor, params: AugmentDraw, padding: str = "reflect") -> torch.Tensor:
+    """Crop (from the image padded by PAD) and flip a batch in two gathers, on its device.
 
-    images: (B, C, H, W) any dtype (uint8 here). offsets (B, 2) are positions in the image padded
-    by PAD on each side; the reflection is done in index space, so no padded copy is made.
+    images: (B, C, H, W) any dtype (uint8 here). offsets (B, 2) are positions in the padded image;
+    padding "reflect" reflects in index space (``F.pad(mode="reflect")``), "zeros" masks the rows and
+    columns that fall in the border, so no padded copy is ever made.
     """
     b, c, h, w = images.shape
-    rows = _reflect(params.offsets[:, :1] - PAD + torch.arange(h, device=images.device), h)  # (B, H)
+    rows = params.offsets[:, :1] - PAD + torch.arange(h, device=images.device)  # (B, H)
     steps = torch.arange(w, device=images.device)
     steps = torch.where(params.flips[:, None], w - 1 - steps, steps)
-    cols = _reflect(params.offsets[:, 1:] - PAD + steps, w)  # (B, W)
-    out = images.gather(2, rows[:, None, :, None].expand(b, c, h, w))
-    return out.gather(3, cols[:, None, None, :].expand(b, c, h, w))
+    cols = params.offsets[:, 1:] - PAD + steps  # (B, W)
+    if padding == "reflect":
+        out = images.gather(2, _reflect(rows, h)[:, None, :, None].expand(b, c, h, w))
+        return out.gather(3, _reflect(cols, w)[:, None, None, :].expand(b, c, h, w))
+    out = images.gather(2, rows.clamp(0, h - 1)[:, None, :, None].expand(b, c, h, w))
+    out = out.gather(3, cols.clamp(0, w - 1)[:, None, None, :].expand(b, c, h, w))
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (B, H, W)
+    return out * inside[:, None].to(out.dtype)
 
 
 def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:

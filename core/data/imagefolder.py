@@ -73,17 +73,17 @@ def load_imagefolder(cfg) -> Dataset:
                     "random_resized_crop_flip", notes + f"; {len(class_names)} classes from {root}")
 
 
-DATASETS.add("imagefolder", "your images: <root>/<class>/*.png (nested folders = the hierarchy); --data-root",
+DATASETS.add("imagefolder", "your images: <root>/<class>/*.png (nested folders = the hierarchy); --root",
              DatasetSpec(load_imagefolder, FOLDER_HIERARCHY, lambda cfg: [Path(cfg.root)] if cfg.root else []))
 
 
 def _root(root: str) -> Path:
     if not root:
-        raise DatasetNotFound("imagefolder needs a folder: pass --data-root DIR (data.root) holding one folder of "
+        raise DatasetNotFound("imagefolder needs a folder: pass --root DIR (data.root) holding one folder of "
                               "images per class, or train/ and val/ (or test/) folders that hold them")
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise DatasetNotFound(f"imagefolder: the folder {path} does not exist; pass --data-root DIR holding one "
+        raise DatasetNotFound(f"imagefolder: the folder {path} does not exist; pass --root DIR holding one "
                               "folder of images per class (or train/ and val/ folders that hold them)")
     return path
 

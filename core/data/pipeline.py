@@ -8,9 +8,10 @@
   decodes and transforms images per batch (torchvision transforms of the recipe), sends them as
   uint8 and normalises on the device.
 
-:func:`choose` picks one: the device pipeline when every split is a decoded array, the augmentation
-runs on the device, and the arrays fit in a quarter of the device's free memory (on the CPU they
-are already in memory); otherwise the loader. ``DataConfig.pipeline`` can force either.
+:func:`choose` picks one: the device pipeline when the training augmentation runs on the device and
+the uint8 images fit in a quarter of the device's free memory (host memory for the CPU) — images
+read from files are then decoded once, through the evaluation transform Resize(S, S), with the
+loader's workers; otherwise the loader. ``DataConfig.pipeline`` can force either.
 """
 from __future__ import annotations
 
@@ -30,21 +31,19 @@ DEVICE_MEMORY_SHARE = 0.25  # at most this share of free accelerator memory hold
 
 def choose(data: Dataset, device: torch.device) -> tuple[str, str]:
     """("device" | "loader", why) for ``data`` on ``device``."""
-    if data.pipeline_mode in ("device", "loader"):
-        if data.pipeline_mode == "device":
-            _check_device_possible(data)
-        return data.pipeline_mode, "forced by data.pipeline"
-    if any(isinstance(s, FileSplit) for s in data.splits.values()):
-        return "loader", "images are read from files"
     if data.augment not in augment.DEVICE_AUGMENTATIONS:
+        if data.pipeline_mode == "device":
+            raise ValueError(f"augmentation '{data.augment}' cannot run on the device; use data.pipeline 'auto'")
         return "loader", f"augmentation '{data.augment}' runs in torchvision transforms"
-    size = sum(s.nbytes for s in data.splits.values())
-    if device.type == "cpu":
-        return "device", "decoded images are already in memory"
+    if data.pipeline_mode in ("device", "loader"):
+        return data.pipeline_mode, "forced by data.pipeline"
+    size = sum(_held_bytes(s, data) for s in data.splits.values())
     budget = int(DEVICE_MEMORY_SHARE * _free_memory(device))
     if size > budget:
         return "loader", f"{_mb(size)} of images exceed {_mb(budget)} (a quarter of free {device.type} memory)"
-    return "device", f"{_mb(size)} of images fit in device memory"
+    if any(isinstance(s, FileSplit) for s in data.splits.values()):
+        return "device", f"{_mb(size)} of images fit in {device.type} memory once decoded"
+    return "device", f"{_mb(size)} of images fit in {device.type} memory"
 
 
 def make_pipeline(data: Dataset, device: torch.device):
@@ -53,16 +52,18 @@ def make_pipeline(data: Dataset, device: torch.device):
     return cls(data, device, why)
 
 
-def _check_device_possible(data: Dataset) -> None:
-    if any(isinstance(s, FileSplit) for s in data.splits.values()):
-        raise ValueError(f"data.pipeline 'device' needs decoded images; '{data.name}' reads files — use 'auto'")
-    if data.augment not in augment.DEVICE_AUGMENTATIONS:
-        raise ValueError(f"augmentation '{data.augment}' cannot run on the device; use data.pipeline 'auto'")
+def _held_bytes(part, data: Dataset) -> int:
+    """Bytes of uint8 images ``part`` takes once decoded (files: at the dataset's image size)."""
+    if isinstance(part, ArraySplit):
+        return part.nbytes
+    return len(part) * data.channels * data.image_size**2
 
 
 def _free_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     return 2**62  # other accelerators: no query; let the data go there
 
 
@@ -92,11 +93,15 @@ class DevicePipeline:
         self.normalise = _Normaliser(data.mean, data.std, device)
         self._copies: dict[int, tuple[ArraySplit, torch.Tensor, torch.Tensor]] = {}
 
-    def _on_device(self, part: ArraySplit) -> tuple[torch.Tensor, torch.Tensor]:
+    def _on_device(self, part: ArraySplit | FileSplit) -> tuple[torch.Tensor, torch.Tensor]:
         key = id(part)
         if key not in self._copies:  # the split object is kept alive with its copy, so ids stay unique
-            self._copies[key] = (part, part.images.to(self.device), part.labels.to(self.device))
+            arrays = part if isinstance(part, ArraySplit) else decode(part, self.data.image_size, self._workers())
+            self._copies[key] = (part, arrays.images.to(self.device), arrays.labels.to(self.device))
         return self._copies[key][1:]
+
+    def _workers(self) -> int:
+        return _auto_workers(self.data.workers)
 
     def batches(self, part: ArraySplit, batch_size: int, generator: torch.Generator | None = None,
                 train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None,
@@ -112,15 +117,35 @@ class DevicePipeline:
             idx = order[rows]
             batch = images[idx]
             if params is not None and self.data.augment != "none":
-                batch = augment.apply(batch, params[rows])
+                batch = augment.apply(batch, params[rows], augment.PADDING[self.data.augment])
             yield self.normalise(batch), labels[idx]
 
     def describe(self) -> str:
         sizes = ", ".join(f"{n} {len(s):,}" for n, s in self.data.splits.items())
-        nbytes = sum(s.nbytes for s in self.data.splits.values())
-        return (f"images held on {self.device} as uint8 ({_mb(nbytes)}; {sizes}) — {self.why}; training "
+        nbytes = sum(_held_bytes(s, self.data) for s in self.data.splits.values())
+        size = self.data.image_size
+        files = any(isinstance(s, FileSplit) for s in self.data.splits.values())
+        decoded = f"decoded once from files through Resize({size},{size}), then " if files else ""
+        return (f"images {decoded}held on {self.device} as uint8 ({_mb(nbytes)}; {sizes}) — {self.why}; training "
                 f"augmentation '{self.data.augment}' ({augment.describe(self.data.augment, self.data.image_size)}) "
                 "and normalisation run on the device in batches")
+
+
+def _auto_workers(workers: int) -> int:
+    """-1 → one worker per spare core, at most 8."""
+    return workers if workers >= 0 else min(8, max(1, (os.cpu_count() or 2) - 1))
+
+
+def decode(part: FileSplit, size: int, workers: int) -> ArraySplit:
+    """All images of ``part`` as (N, 3, size, size) uint8 after Resize(size, size), decoded by workers."""
+    view = _SplitView(part, augment.eval_transform(size, from_files=True))
+    loader = torch.utils.data.DataLoader(view, batch_size=256, num_workers=workers)
+    images = torch.empty((len(part), 3, size, size), dtype=torch.uint8)
+    start = 0
+    for batch, _ in loader:
+        images[start:start + len(batch)] = batch
+        start += len(batch)
+    return ArraySplit(images, part.labels)
 
 
 def _batch_slices(count: int, batch_size: int, drop_last: bool, shard: tuple[int, int]) -> Iterator[slice]:
@@ -179,7 +204,7 @@ class LoaderPipeline:
     def __init__(self, data: Dataset, device: torch.device, why: str = ""):
         self.data, self.device, self.why = data, device, why
         self.normalise = _Normaliser(data.mean, data.std, device)
-        self.workers = data.workers if data.workers >= 0 else min(8, max(1, (os.cpu_count() or 2) - 1))
+        self.workers = _auto_workers(data.workers)
 
     def batches(self, part: ArraySplit | FileSplit, batch_size: int, generator: torch.Generator | None = None,
                 train: bool = False, drop_last: bool = False, shuffle: bool = False, indices: np.ndarray | None = None,

@@ -208,7 +208,7 @@ def test_imagefolder_batches_from_files(tmp_path):
 
 
 def test_imagefolder_without_a_root_says_how(tmp_path):
-    with pytest.raises(DatasetNotFound, match="--data-root"):
+    with pytest.raises(DatasetNotFound, match="--root"):
         load_dataset(DataConfig(name="imagefolder"))
 
 

@@ -128,3 +128,27 @@ def test_shards_of_a_global_batch_add_up_to_it(pipeline):
     assert len(whole) == len(ranks[0]) == len(ranks[1]) == 9
     for (x, y), (x0, y0), (x1, y1) in zip(whole, *ranks):
         assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y) and len(y0) == 4
+
+
+def test_zero_padded_crop_equals_torchvisions_random_crop_with_padding():
+    images = torch.randint(1, 256, (32, 3, 6, 5), dtype=torch.uint8)
+    params = augment.draw("resize_crop_flip", 32, torch.Generator().manual_seed(2))
+    out = augment.apply(images, params, "zeros")
+    padded = F.pad(images, (4, 4, 4, 4))
+    for i, ((oy, ox), flip) in enumerate(zip(params.offsets.tolist(), params.flips.tolist())):
+        crop = padded[i, :, oy:oy + 6, ox:ox + 5]
+        assert torch.equal(out[i], crop.flip(-1) if flip else crop)
+
+
+def test_files_that_fit_are_decoded_once_and_held(tmp_path):
+    from fixtures_data import write_fgvc
+
+    write_fgvc(tmp_path)
+    config = dict(name="fgvc_aircraft", root=str(tmp_path), image_size=16, workers=0)
+    held = load_dataset(DataConfig(**config))
+    streamed = load_dataset(DataConfig(**config, pipeline="loader"))
+    assert isinstance(held.pipeline("cpu"), DevicePipeline) and "decoded once" in held.describe_pipeline("cpu")
+    assert isinstance(streamed.pipeline("cpu"), LoaderPipeline)
+    for (a, ya), (b, yb) in zip(held.batches("val", 5, "cpu"), streamed.batches("val", 5, "cpu")):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    assert _epoch(held, 1)[0][0].shape == (5, 3, 16, 16)

@@ -17,6 +17,7 @@ navigation = st.navigation([
     st.Page(PAGES / "hierarchy.py", title="Hierarchy", icon=":material/account_tree:", default=True),
     st.Page(PAGES / "frames.py", title="Frames", icon=":material/grid_on:"),
     st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
+    st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/queue:"),
     st.Page(PAGES / "collapse.py", title="Collapse", icon=":material/scatter_plot:"),
     st.Page(PAGES / "mistakes.py", title="Mistakes", icon=":material/rule:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),

@@ -4,8 +4,8 @@
   axes of the run's frame (for a learnable head: of its classifier at the latest snapshot), so a
   point moves only because its feature moved, and collapse onto the frame reads as points gathering
   at their class vectors.
-* UMAP runs in ONE separate worker process at the lowest CPU priority (nice 19) with one numba/BLAS
-  thread: it gets only the cycles the training leaves idle, never holds the server's GIL, and its
+* UMAP runs in ONE separate worker process (:mod:`app.umap_worker`) at the lowest CPU priority (nice 19)
+  with one numba/BLAS thread: it gets only the cycles the training leaves idle, never holds the server's GIL, and its
   numba compilation happens there too. Only the epoch a page asks for is queued; an older epoch of
   the same run still waiting is dropped when a newer one is asked for. Each epoch starts from the
   previous epoch's embedding (same snapshot samples), so layouts move smoothly instead of jumping.
@@ -15,16 +15,18 @@ No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
-import warnings
 from collections import OrderedDict
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
 
 UMAP_EPOCHS_FRESH = 200  # optimisation epochs for a first embedding (umap's own default for n ≤ 10k is 500)
 UMAP_EPOCHS_FROM_PREVIOUS = 60  # starting from the previous epoch's layout needs far fewer
@@ -79,12 +81,50 @@ def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0)
     return reducer.fit_transform(np.asarray(features, np.float32)).astype(np.float32)
 
 
-def _warm_up() -> bool:
+def warm_up() -> None:
     """Compile UMAP's numba code once in the worker (30+ s the first time): past 4,096 points umap
     switches from exact neighbours to NN-descent, and a start from a given layout is another code path."""
     features = np.random.default_rng(0).random((4200, 8))
     umap_2d(features, init=umap_2d(features))
-    return True
+
+
+class _Worker:
+    """The UMAP worker subprocess (see :mod:`app.umap_worker`); restarted when it dies."""
+
+    def __init__(self):
+        self._proc: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        return subprocess.Popen([sys.executable, "-m", "app.umap_worker"], cwd=REPO, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def call(self, **arrays: np.ndarray) -> np.ndarray:
+        """Send one request, wait for its reply: (n, 2) points. Raises RuntimeError on failure."""
+        from app.umap_worker import read_message, write_message
+
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = self._start()
+        try:
+            write_message(self._proc.stdin, arrays)
+            reply = read_message(self._proc.stdout)
+        except (OSError, ValueError) as err:
+            reply = None
+            self.close()
+            raise RuntimeError(f"the UMAP worker stopped ({err})") from None
+        if reply is None:
+            self.close()
+            raise RuntimeError("the UMAP worker stopped (killed, e.g. for memory?)")
+        if "error" in reply:
+            raise RuntimeError(str(reply["error"]))
+        return reply["points"]
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        self._proc = None
 
 
 @dataclass(frozen=True)
@@ -103,17 +143,12 @@ class Projector:
     def __init__(self, warm: bool = True, max_cached: int = MAX_CACHED):
         self._lock = threading.Lock()
         self._max_cached = max_cached
-        self._pool = self._new_pool()
+        self._worker = _Worker()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")  # waits on the worker's pipe
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()  # LRU: (run, epoch) → (n, 2)
         self._pending: dict[tuple, Future] = {}
         self._failed: dict[tuple, str] = {}
-        self._warm: Future | None = self._pool.submit(_warm_up) if warm else None
-
-    @staticmethod
-    def _new_pool() -> ProcessPoolExecutor:
-        # spawn, not fork: forking a multi-threaded server can deadlock the child.
-        context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init)
+        self._warm: Future | None = self._pool.submit(self._worker.call, warm=np.zeros(1)) if warm else None
 
     @property
     def warm(self) -> bool:
@@ -146,6 +181,7 @@ class Projector:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._worker.close()
 
     # ---------------------------------------------------------------- internals
     def _previous_layout_locked(self, run: str, epoch: int, n: int) -> np.ndarray | None:
@@ -159,11 +195,8 @@ class Projector:
 
     def _submit_locked(self, key: tuple, features: np.ndarray) -> None:
         init = self._previous_layout_locked(key[0], key[1], len(features))
-        try:
-            future = self._pool.submit(umap_2d, np.asarray(features, np.float32), init)
-        except (BrokenProcessPool, RuntimeError):  # the worker died (e.g. killed for memory): start another
-            self._pool = self._new_pool()
-            future = self._pool.submit(umap_2d, np.asarray(features, np.float32), init)
+        arrays = {"features": np.asarray(features, np.float32), **({} if init is None else {"init": init})}
+        future = self._pool.submit(self._worker.call, **arrays)
         self._pending[key] = future
         future.add_done_callback(lambda f, key=key: self._finished(key, f))
 
@@ -183,14 +216,3 @@ class Projector:
             self._done[key] = future.result()
             while len(self._done) > self._max_cached:
                 self._done.popitem(last=False)
-
-
-def _worker_init() -> None:
-    """In the worker process, before umap (and so numba) is imported: lowest CPU priority, one thread for
-    numba and for the BLAS numpy already loaded."""
-    os.nice(19)
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-    warnings.filterwarnings("ignore", message="n_jobs value")  # a fixed random_state implies one job: intended
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)

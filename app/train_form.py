@@ -1,11 +1,14 @@
 """The Train page's settings: menus from the registries, only the controls that apply, each with its help,
-remembered in the page's URL (so a reload, a bookmark or a shared link brings them back), and turned
+remembered in the page's URL (a reload, a bookmark or a shared link brings them back) and in a cookie
+(a new tab of the same browser starts from them), and turned
 into a RunConfig by ``core.build.build_config`` — the same function the CLI uses.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 import streamlit as st
 
@@ -34,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "t_seed": _BASE.seed,
 }
 _SAVED = "_train_saved"  # a copy in session state: a page switch drops widget state, not this
+COOKIE = "haframe_train"  # the same settings in a cookie: a new tab or a plain /train address gets them too
 
 
 def _parse(raw: str, default: Any) -> Any:
@@ -48,10 +52,11 @@ def remembered() -> None:
     """Put the last settings (this session's, else the URL's, else the defaults) into session state
     before the widgets are drawn; unknown or malformed values fall back to the defaults."""
     saved = st.session_state.get(_SAVED, {})
+    cookie = _cookie()
     for key, default in DEFAULTS.items():
         if key in st.session_state:
             continue
-        raw = st.query_params.get(key[2:])
+        raw = st.query_params.get(key[2:], cookie.get(key[2:]))
         st.session_state[key] = saved.get(key, default if raw is None else _parse(raw, default))
     if st.session_state["t_dataset"] not in DATASETS:
         st.session_state["t_dataset"] = DEFAULTS["t_dataset"]
@@ -70,6 +75,19 @@ def _remember() -> None:
     if wanted != current:
         run = st.query_params.get("run")
         st.query_params.from_dict({**wanted, **({"run": run} if run else {})})
+    if wanted != _cookie():
+        text = quote(json.dumps(wanted, separators=(",", ":")))
+        st.html(f"<script>document.cookie = '{COOKIE}={text}; path=/; max-age=31536000; SameSite=Lax';</script>",
+                unsafe_allow_javascript=True, width="content")
+
+
+def _cookie() -> dict[str, str]:
+    """The settings this browser saved last time (an unreadable cookie counts as none)."""
+    try:
+        saved = json.loads(unquote(st.context.cookies.get(COOKIE, "") or "{}"))
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
 
 
 @dataclass(frozen=True)

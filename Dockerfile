@@ -12,4 +12,6 @@ RUN mkdir -p checkpoints
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4).status != 200)"
+# 0.0.0.0 inside the container only; publish it on the host deliberately, e.g. -p 127.0.0.1:8501:8501, and put an
+# authenticating reverse proxy in front for anyone else (README: "Running the app for a group").
 CMD ["python", "-m", "streamlit", "run", "app/main.py", "--server.port=8501", "--server.address=0.0.0.0"]

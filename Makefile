@@ -13,8 +13,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 ## Start the app on http://localhost:8501 (synthetic data and bundled hierarchies; nothing downloaded).
+## It listens on 127.0.0.1 only: see README "Running the app for a group" before exposing it.
 app: $(STAMP)
-	$(BIN)/python -m streamlit run app/main.py --server.port 8501
+	$(BIN)/python -m streamlit run app/main.py --server.port 8501 --server.address 127.0.0.1
 
 ## Debian packages the tests need: chromium (browser tests) and Fashion-MNIST's idx files.
 system-deps:

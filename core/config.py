@@ -9,13 +9,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from core.models.registries import BACKBONES as _BACKBONE_REGISTRY
+from core.models.registries import HEADS as _HEAD_REGISTRY
 from core.data import AUGMENTATIONS, NORMALISATIONS, PIPELINES
 from core.data import DATASETS as _DATASET_REGISTRY
 
 __all__ = ["DataConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RuntimeConfig", "EvalConfig", "RunConfig",
            "ConfigError", "MinSimilarity", "parse_min_similarity"]
 
-HEADS = ("haframe", "etf", "learnable")
+HEADS = tuple(_HEAD_REGISTRY.names())  # core.models.HEADS: haframe, etf, learnable, ce_linear
 DATASETS = tuple(_DATASET_REGISTRY.names())  # core.data.DATASETS
 
 
@@ -70,9 +72,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class FrameConfig:
-    """Classifier head: fixed HAFrame, fixed ETF, or a learnable linear layer."""
+    """Head (a core.models.HEADS name): Type-II with a fixed HAFrame, a fixed ETF or a learnable
+    linear classifier, or the Type-I cross-entropy baseline ("ce_linear")."""
 
-    head: Literal["haframe", "etf", "learnable"] = "haframe"
+    head: str = "haframe"
     gamma: float = 2.0
     mapping: Literal["exponential", "linear"] = "exponential"
     min_similarity: MinSimilarity = "exact"  # "exact" (m*), "grid" (the reference's grid search) or a number ≥ m*
@@ -85,10 +88,16 @@ class FrameConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Small CNN backbone + the paper's transformation head (METHOD.md §5.1)."""
+    """Backbone (a core.models.BACKBONES name) under the head FrameConfig.head names (METHOD.md §5)."""
 
-    width: int = 16  # channels of the first conv stage (doubled twice); 16 trains in seconds on a CPU
-    feature_dim: int = 0  # 0 = K (as in the paper); otherwise ≥ K
+    backbone: str = "small_cnn"
+    width: int = 16  # small_cnn only: channels of the first conv stage (doubled twice)
+    feature_dim: int = 0  # Type-II heads: 0 = K (as in the paper); otherwise ≥ K
+    weights: str = ""  # a local torchvision state dict for the trunk ("" = random initialisation)
+
+    def __post_init__(self):
+        _check(self.backbone in _BACKBONE_REGISTRY, "model.backbone",
+               f"must be one of {', '.join(_BACKBONE_REGISTRY.names())}, got {self.backbone!r}")
 
 
 @dataclass(frozen=True)

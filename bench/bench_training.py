@@ -95,7 +95,7 @@ def run_epochs(config: RunConfig, root: Path | str) -> dict:
     trainer._setup = timers.wrap("setup", timed_setup)
     trainer._train_epoch = timers.wrap("train", trainer._train_epoch)
     trainer._evaluate = timers.wrap("eval", trainer._evaluate)
-    trainer._save_checkpoint = timers.wrap("checkpoint", trainer._save_checkpoint)
+    trainer._save_checkpoints = timers.wrap("checkpoint", trainer._save_checkpoints)
     start = time.perf_counter()
     trainer.fit()
     total = time.perf_counter() - start
@@ -116,7 +116,7 @@ def measure(config: RunConfig, label: str, root: Path | str | None = None) -> di
     train_s, eval_s = calls["train"][-1], calls["eval"][-1]
     snap_s, ckpt_s = calls["snapshot"][-1], calls["checkpoint"][-1]
     n_train = trainer.steps * config.optim.batch_size
-    n_test = len(trainer.data.test_labels)
+    n_test = trainer.data.split_size("test")
     epoch_s = train_s + eval_s + ckpt_s
     return {
         "config": label, "device": trainer.device.type, "K": trainer.data.num_classes,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from core.data import load_dataset
 from core.losses import HAFrameLoss
 from core.models import HEADS, FrameNet, build_model, param_groups
 from core.recipes import DEFAULT_RECIPE, RECIPES
+from core.rng import own_generator
 
 __all__ = ["build_config", "settings", "SETTING_ALIASES", "RunParts", "build_run", "build_frame", "check_config",
            "cosine_factor"]
@@ -33,8 +33,6 @@ _PREFIX = {"optim": "optim_", "frame": "frame_", "data": "data_", "model": "mode
            "evaluation": "eval_"}
 # Friendlier names for a few fields.
 SETTING_ALIASES = {"dataset": ("data", "name"), "head": ("frame", "head")}
-# A dataset's own hierarchy, used when the user names none.
-_OWN_HIERARCHY = {"synthetic": "synthetic", "fashion_mnist": "fashion_mnist"}
 
 
 def settings() -> dict[str, tuple[str | None, str]]:
@@ -70,7 +68,7 @@ def build_config(choices: Mapping[str, Any]) -> RunConfig:
     2. the user's choices replace any of them;
     3. β = 1 − α for α ≤ 1, else 1 (METHOD.md §6), unless β itself was chosen;
     4. the data and frame seeds follow ``seed`` unless chosen separately;
-    5. no hierarchy chosen → the dataset's own;
+    5. no hierarchy chosen → the dataset's own (``DataConfig`` fills it in from core.data.DATASETS);
     6. ``limit_train`` is whatever was chosen (default 0 = every training image) for every dataset:
        a subset is always a visible setting, never a dataset-specific cap.
     """
@@ -87,9 +85,7 @@ def build_config(choices: Mapping[str, Any]) -> RunConfig:
     seed = merged.get("seed", RunConfig.seed)
     merged.setdefault("data_seed", seed)
     merged.setdefault("frame_seed", seed)
-    dataset = merged.get("dataset", RunConfig().data.name)
-    if not merged.get("hierarchy"):
-        merged["hierarchy"] = _OWN_HIERARCHY.get(dataset, dataset)
+    merged.setdefault("hierarchy", "")  # "" = the dataset's own, filled in by DataConfig
     return _assemble(merged, recipe)
 
 
@@ -134,12 +130,6 @@ def _coerce(key: str, value: Any, default: Any, name: str) -> Any:
 
 
 # --------------------------------------------------------------------------- the parts of a run
-# torch draws initial weights from its process-wide generator. Runs in threads of one process (the
-# app) must not interleave those draws, so every model is built under this lock from a generator
-# state forked and seeded for the run; training itself draws only from the run's own generators.
-_GLOBAL_RNG_LOCK = threading.Lock()
-
-
 @dataclass(frozen=True, eq=False)
 class RunParts:
     """Everything a Trainer needs, built from a RunConfig by :func:`build_run`.
@@ -189,10 +179,9 @@ def check_config(config: RunConfig, hierarchy) -> None:
 
 
 def build_model_seeded(config: RunConfig, in_channels: int, num_classes: int, frame, image_size) -> FrameNet:
-    """``core.models.build_model`` with initial weights drawn from a generator seeded by ``config.seed``,
-    whatever other threads of this process do (see ``_GLOBAL_RNG_LOCK``)."""
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    """``core.models.build_model`` with initial weights drawn from the run's own generator (seeded by
+    ``config.seed``), whatever other threads of this process draw meanwhile (see :mod:`core.rng`)."""
+    with own_generator(torch.Generator().manual_seed(config.seed)):
         return build_model(config.model, in_channels, num_classes, None if frame is None else frame.weights,
                            image_size=image_size, head=config.frame.head)
 

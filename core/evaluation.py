@@ -14,7 +14,7 @@ import torch
 
 from core import metrics
 
-__all__ = ["Outputs", "forward_pass", "hdist_ks", "test_summary", "REFERENCE_EVAL_BATCH", "split_batches"]
+__all__ = ["Outputs", "forward_pass", "hdist_ks", "test_summary", "format_summary", "REFERENCE_EVAL_BATCH"]
 
 REFERENCE_EVAL_BATCH = 256
 HDIST_KS = (1, 5, 20)
@@ -32,44 +32,6 @@ class Outputs:
 def hdist_ks(num_classes: int) -> tuple[int, ...]:
     """The k of hdist@k a run reports: 1, 5, 20 where K allows (METHOD.md §8.2: @20 only if K ≥ 20)."""
     return tuple(k for k in HDIST_KS if k <= num_classes)
-
-
-def split_batches(data, split: str, batch_size: int, device: torch.device, generator=None, train: bool = False,
-                  drop_last: bool = False, indices: torch.Tensor | None = None) -> Iterable:
-    """(normalised images on ``device``, labels) batches of ``split`` ("train", "val", "test").
-
-    Uses the dataset's own pipeline (``data.batches``) when it has one; otherwise the in-memory
-    uint8 tensors (``<split>_images``/``<split>_labels``), shuffled by ``generator`` when training.
-    ``indices`` restricts a non-training pass to those samples (in that order).
-    """
-    if hasattr(data, "batches") and indices is None:
-        yield from data.batches(split, batch_size, device, generator=generator, train=train, drop_last=drop_last)
-        return
-    images, labels = split_tensors(data, split)
-    order = (torch.randperm(len(labels), generator=generator) if train
-             else indices if indices is not None else torch.arange(len(labels)))
-    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
-    stop = len(order) - len(order) % batch_size if drop_last else len(order)
-    for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
-        x = images[idx].to(device, non_blocking=True)
-        yield (x.float() / 255.0 - mean) / std, labels[idx].to(device, non_blocking=True)
-
-
-def split_tensors(data, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images (N, C, H, W), int64 labels (N,)) of a split held in memory; KeyError when absent."""
-    images, labels = getattr(data, f"{split}_images", None), getattr(data, f"{split}_labels", None)
-    if images is None or labels is None:
-        raise KeyError(split)
-    return images, labels
-
-
-def has_split(data, split: str) -> bool:
-    splits = getattr(data, "splits", None)
-    if splits is not None:
-        return split in splits
-    return getattr(data, f"{split}_labels", None) is not None
 
 
 @torch.no_grad()

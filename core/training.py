@@ -6,7 +6,7 @@ to its run directory (see :mod:`core.runs`). ``stop()`` is honoured between batc
 
 The parts of a run (data, model, frame, loss, optimiser, schedule) come from
 :func:`core.build.build_run`. Every random draw of a run comes from the run's own seed: the
-initial weights (built under a lock from a forked, seeded generator), the data order and
+initial weights (drawn from the run's generator, :mod:`core.rng`), the data order and
 augmentation of epoch e (a generator seeded by (seed, e)) and the frame rotation (frame seed), so a
 run trained next to another in the same process, or resumed after a crash, gives the same numbers
 as one trained alone in one go.
@@ -32,8 +32,8 @@ from core.build import RunParts, build_frame, build_run, check_config
 from core.config import ConfigError, RunConfig
 from core.data import balanced_subset
 from core.distributed import SINGLE, Dist
-from core.evaluation import forward_pass, has_split, hdist_ks, split_batches, split_tensors, test_summary
-from core.evaluation import REFERENCE_EVAL_BATCH
+from core.evaluation import REFERENCE_EVAL_BATCH, forward_pass, hdist_ks, test_summary
+from core.rng import epoch_generator
 from core.runs import DEFAULT_ROOT, RunDir
 
 __all__ = ["Trainer", "TrainEvent", "resolve_device", "describe_device", "check_config", "build_frame"]
@@ -79,11 +79,6 @@ def describe_device(name: str = "auto") -> str:
     """What a run on ``name`` would use, for display: "CUDA · <GPU name>" or "CPU"."""
     device = resolve_device(name) if name != "cuda" or torch.cuda.is_available() else torch.device("cpu")
     return f"CUDA · {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU"
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch``'s data order and augmentation (a function of the run seed only)."""
-    return seed * 1_000_003 + epoch
 
 
 class _TrainStep(nn.Module):
@@ -249,21 +244,22 @@ class Trainer:
         if batch % self.dist.world:
             raise ConfigError(f"optim.batch_size ({batch}) must be divisible by the number of processes "
                               f"({self.dist.world})")
-        self.steps = _split_len(self.data, "train") // batch
+        self.steps = self.data.num_batches("train", batch, drop_last=True)
         if self.steps == 0:
             raise ConfigError(f"optim.batch_size ({batch}) is larger than the training set "
-                              f"({_split_len(self.data, 'train')} images)")
-        self.has_val = has_split(self.data, "val")
+                              f"({self.data.split_size('train')} images)")
+        self.has_val = "val" in self.data.splits and self.data.split_size("val") > 0
         self._select_key = "val_top1" if self.has_val else "top1"
         self._best: dict = {"epoch": -1, "key": self._select_key, "value": -math.inf}
-        quirks = cfg.evaluation.reference_quirks
-        self.eval_batch = REFERENCE_EVAL_BATCH if quirks else cfg.evaluation.batch_size
-        train_labels = split_tensors(self.data, "train")[1].numpy()
-        self.train_probe = torch.from_numpy(balanced_subset(train_labels, cfg.evaluation.train_subsample,
-                                                            cfg.data.seed))
-        n_eval = _split_len(self.data, "test")
-        n_eval -= n_eval % self.eval_batch if quirks else 0
-        test_labels = split_tensors(self.data, "test")[1][:n_eval].numpy()
+        # A fixed class-balanced training subsample, seen through the eval transforms, for "@train" statistics.
+        self.train_probe = self.data.balanced_indices("train", cfg.evaluation.train_subsample, cfg.data.seed)
+        n_eval = self.data.split_size("test")
+        if cfg.evaluation.reference_quirks:
+            n_eval -= n_eval % REFERENCE_EVAL_BATCH
+            if n_eval == 0:
+                raise ConfigError(f"evaluation.reference_quirks drops every test image (batch "
+                                  f"{REFERENCE_EVAL_BATCH}, drop_last, {self.data.split_size('test')} images)")
+        test_labels = self.data.labels("test")[:n_eval].numpy()
         self.snapshot_idx = balanced_subset(test_labels, cfg.data.snapshot_size, cfg.data.seed)
         if self.dist.main:
             self.run_dir.save_hierarchy(hierarchy)
@@ -292,11 +288,11 @@ class Trainer:
         self.model.train()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        generator = epoch_generator(self.config.seed, epoch)
         batch, world, rank = self.config.optim.batch_size, self.dist.world, self.dist.rank
         share = batch // world
         totals = torch.zeros(4, device=self.device)  # loss, CE, cosine term, accuracy; synced once per epoch
-        batches = split_batches(self.data, "train", batch, self.device, generator, train=True, drop_last=True)
+        batches = self.data.batches("train", batch, self.device, generator=generator, train=True, drop_last=True)
         for step, (images, labels) in enumerate(batches, start=1):
             if self._stop.is_set():
                 raise _Stopped
@@ -322,9 +318,11 @@ class Trainer:
         return stats
 
     # ------------------------------------------------------------------ evaluation
-    def _pass(self, split: str, indices: torch.Tensor | None = None):
-        quirks = self.config.evaluation.reference_quirks and indices is None
-        batches = split_batches(self.data, split, self.eval_batch, self.device, drop_last=quirks, indices=indices)
+    def _pass(self, split: str, indices: np.ndarray | None = None):
+        # The reference's quirks are those of its test loader: batch 256, drop_last.
+        quirks = self.config.evaluation.reference_quirks and split == "test"
+        batch = REFERENCE_EVAL_BATCH if quirks else self.config.evaluation.batch_size
+        batches = self.data.batches(split, batch, self.device, drop_last=quirks, indices=indices)
         return forward_pass(self._eval_features, self.model.forward_head, batches)
 
     def _eval_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -419,7 +417,3 @@ class Trainer:
                            steps=self.steps, **info)
         for callback in self.callbacks:
             callback(event)
-
-
-def _split_len(data, split: str) -> int:
-    return len(split_tensors(data, split)[1])

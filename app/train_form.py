@@ -25,8 +25,9 @@ FIXED_FRAMES = ("haframe", "etf")  # heads whose classifier is a fixed frame (γ
 DATASET_FACTS = {
     "synthetic": "Generated offline for the sidebar's hierarchy in about a second: {k} classes, {size}×{size} "
                  "colour images; the number of training images per class is yours to choose.",
-    "fashion_mnist": "10 classes, 60,000 training and 10,000 test images (28×28, grey). Its hierarchy: {hierarchy}. "
-                     "Training on a subset is a visible setting below (0 = all 60,000).",
+    "fashion_mnist": "10 classes, 54,000 training, 6,000 validation (the last 10 % of each class) and 10,000 test "
+                     "images (28×28, grey). Its hierarchy: {hierarchy}. "
+                     "Training on a subset is a visible setting below (0 = all 54,000).",
 }
 # Setting → default, as remembered in the URL (query parameter = the name without "t_").
 DEFAULTS: dict[str, Any] = {

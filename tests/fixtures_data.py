@@ -6,6 +6,7 @@ bytes keys as Python 2 wrote them; ImageFolder trees; FGVC-Aircraft's folders an
 """
 from __future__ import annotations
 
+import gzip
 import pickle
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from PIL import Image
 
 from core import load_bundled
 
-__all__ = ["write_cifar100", "write_image_tree", "write_fgvc", "write_malicious_pickle", "FGVC_TREE"]
+__all__ = ["write_cifar100", "write_image_tree", "write_fgvc", "write_malicious_pickle", "write_fashion_idx",
+           "FGVC_TREE"]
 
 
 def write_cifar100(root: Path, train_per_class: int = 5, test_per_class: int = 2, seed: int = 0) -> list[str]:
@@ -105,3 +107,15 @@ def write_fgvc(root: Path, per_split: int = 2, height: int = 44, width: int = 40
         for level, text in lines.items():
             (data / f"images_{level}_{split}.txt").write_text("".join(text))
     return variants
+
+
+def write_fashion_idx(folder: Path, train_per_class: int = 10, test_per_class: int = 2) -> None:
+    """The four gzipped idx files of Fashion-MNIST in ``folder``; image pixels all equal their label."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, per_class in (("train", train_per_class), ("t10k", test_per_class)):
+        labels = np.tile(np.arange(10, dtype=np.uint8), per_class)
+        images = np.repeat(labels, 28 * 28).reshape(-1, 28, 28)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            header = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+            (folder / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))

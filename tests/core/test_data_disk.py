@@ -5,7 +5,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from fixtures_data import FGVC_TREE, write_cifar100, write_fgvc, write_image_tree, write_malicious_pickle
+from fixtures_data import (FGVC_TREE, write_cifar100, write_fashion_idx, write_fgvc, write_image_tree,
+                           write_malicious_pickle)
 
 from core import DataConfig, HierarchyError
 from core.data import DATASETS, DatasetNotFound, dataset_locations, load_dataset
@@ -90,6 +91,38 @@ def test_cifar100_download_only_when_asked(tmp_path, monkeypatch):
     assert calls == []
     data = load_dataset(DataConfig(name="cifar100", root=str(tmp_path), download=True))
     assert len(calls) == 1 and data.split_size("test") == 100
+
+
+@pytest.mark.parametrize("name, cls, write", [
+    ("fgvc_aircraft", "FGVCAircraft", lambda root: write_fgvc(root)),
+    ("fashion_mnist", "FashionMNIST", lambda root: write_fashion_idx(root / "FashionMNIST" / "raw")),
+])
+def test_torchvision_downloads_only_when_asked(tmp_path, monkeypatch, name, cls, write):
+    import torchvision.datasets
+
+    calls, real = [], getattr(torchvision.datasets, cls)
+
+    def fake_dataset(root, *args, download=False, **kwargs):
+        if not download:  # reading a present copy: the real loader
+            return real(root, *args, **kwargs)
+        calls.append(download)
+        write(tmp_path)
+
+    monkeypatch.setattr(torchvision.datasets, cls, fake_dataset)
+    config = dict(name=name, root=str(tmp_path), image_size=8, workers=0)
+    with pytest.raises(DatasetNotFound):
+        load_dataset(DataConfig(**config))
+    assert calls == []
+    data = load_dataset(DataConfig(**config, download=True))
+    assert calls == [True] and data.split_size("test") > 0
+
+
+def test_fashion_mnist_from_a_local_folder(tmp_path):
+    write_fashion_idx(tmp_path / "fashion-mnist", train_per_class=10, test_per_class=3)
+    data = load_dataset(DataConfig(name="fashion_mnist", root=str(tmp_path)))
+    assert _sizes(data) == {"train": 90, "val": 10, "test": 30}
+    part = data.splits["train"]
+    assert torch.equal(part.images[:, 0, 0, 0].long(), part.labels) and data.hierarchy.leaves[9] == "Ankle boot"
 
 
 # ----------------------------------------------------------------------------- missing datasets

@@ -58,24 +58,24 @@ class Hierarchy:
     ) -> Hierarchy:
         """Build from ``(parent, child)`` pairs (child order = first appearance).
 
-        Raises HierarchyError for a node with two parents, a cycle, several roots, a part not
-        connected to the root, fewer than two leaves, or a class list that does not match the
+        Raises HierarchyError for a cycle (named node by node), a node with two parents, several
+        roots, fewer than two leaves, or a class list that does not match the
         leaves. ``where`` prefixes messages (e.g. the file name).
         """
         prefix = f"{where}: " if where else ""
+        edges = [(str(parent), str(child)) for parent, child in edges]
+        loop = find_cycle(edges)
+        if loop and len(loop[0]) == 2:
+            raise HierarchyError(f"{prefix}cycle: node '{loop[0][0]}' is its own parent")
+        if loop:
+            raise HierarchyError(f"{prefix}cycle {arrow_chain(loop[0])}")
         parent_of: dict[str, str] = {}
         children: dict[str, list[str]] = {}
         order: dict[str, None] = {}
         for parent, child in edges:
-            parent, child = str(parent), str(child)
             if not parent or not child:
                 raise HierarchyError(f"{prefix}a node has an empty name (edge '{parent}' → '{child}')")
-            if parent == child:
-                raise HierarchyError(f"{prefix}cycle: node '{child}' is its own parent")
             if child in parent_of and parent_of[child] != parent:
-                loop = closed_cycle(parent, child, parent_of)
-                if loop:
-                    raise HierarchyError(f"{prefix}cycle {loop}")
                 raise HierarchyError(
                     f"{prefix}not a tree: node '{child}' has two parents "
                     f"('{parent_of[child]}' and '{parent}')"
@@ -88,21 +88,11 @@ class Hierarchy:
             order.setdefault(child)
         if not order:
             raise HierarchyError(f"{prefix}the hierarchy is empty")
-        roots = [n for n in order if n not in parent_of]
-        if not roots:
-            start = next(iter(order))
-            raise HierarchyError(f"{prefix}not a tree: {_cycle_through(start, parent_of)}")
+        roots = [n for n in order if n not in parent_of]  # ≥ 1: the edges have no cycle
         if len(roots) > 1:
             listed = ", ".join(f"'{r}'" for r in roots[:5])
             raise HierarchyError(f"{prefix}not a tree: {len(roots)} roots ({listed})")
-        names = _preorder(roots[0], children)
-        if len(names) < len(order):
-            reached = set(names)
-            stray = next(n for n in order if n not in reached)
-            raise HierarchyError(
-                f"{prefix}not a tree: node '{stray}' is not connected to the root "
-                f"'{roots[0]}' ({_cycle_through(stray, parent_of)})"
-            )
+        names = _preorder(roots[0], children)  # every node: each has one parent and no cycle
         index = {n: i for i, n in enumerate(names)}
         parents = np.array([index[parent_of[n]] if n in parent_of else -1 for n in names])
         is_leaf = np.ones(len(names), bool)
@@ -370,35 +360,38 @@ def _preorder(root: str, children: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def _cycle_through(start: str, parent_of: dict[str, str]) -> str:
-    """Describe the parent chain from ``start`` until it repeats (for cycle messages)."""
-    chain, position, node = [start], {start: 0}, start
-    while node in parent_of:
-        node = parent_of[node]
-        if node in position:
-            chain.append(node)
-            return "cycle " + _arrow_chain(chain[position[node]:][::-1])
-        position[node] = len(chain)
-        chain.append(node)
-    return "parent chain " + _arrow_chain(chain[::-1])
+def find_cycle(edges: Sequence[tuple[str, str]]) -> tuple[list[str], int] | None:
+    """A directed cycle among ``(parent, child)`` edges: (``[a, b, …, a]``, index of the edge closing it).
 
-
-def closed_cycle(parent: str, child: str, parent_of: dict[str, str]) -> str | None:
-    """``child → … → parent → child`` when the edge parent → child would close a loop, else None.
-
-    ``parent_of`` holds the edges read so far; the loop exists when ``child`` is already an
-    ancestor of ``parent``.
+    Iterative depth-first search (any depth); None when the edges have no cycle. A self-loop is the
+    cycle ``[a, a]``.
     """
-    chain, node, steps = [parent], parent, 0
-    while node in parent_of and steps <= len(parent_of):
-        node, steps = parent_of[node], steps + 1
-        chain.append(node)
-        if node == child:
-            return _arrow_chain([child, *reversed(chain[:-1]), child])
+    children: dict[str, list[tuple[str, int]]] = {}
+    for k, (parent, child) in enumerate(edges):
+        children.setdefault(parent, []).append((child, k))
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for start in children:
+        if start in state:
+            continue
+        path, stack = [start], [iter(children[start])]
+        state[start] = 1
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
+            child, k = step
+            if state.get(child) == 1:
+                return path[path.index(child):] + [child], k
+            if child not in state:
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(children.get(child, ())))
     return None
 
 
-def _arrow_chain(names: list[str], keep: int = 6) -> str:
+def arrow_chain(names: list[str], keep: int = 6) -> str:
     """``a → b → c`` (long chains shortened in the middle)."""
     if len(names) > 2 * keep:
         names = names[:keep] + [f"… {len(names) - 2 * keep} more …"] + names[-keep:]

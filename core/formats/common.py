@@ -8,7 +8,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.hierarchy import Hierarchy, HierarchyError, closed_cycle
+from core.hierarchy import Hierarchy, HierarchyError, arrow_chain, find_cycle
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # any file read from disk or uploaded
 MAX_FOLDER_ENTRIES = 200_000  # sub-folders read from a folder hierarchy
@@ -69,23 +69,22 @@ def edges_to_hierarchy(rows, filename: str, classes: Sequence[str] | None) -> Hi
         raise HierarchyError(f"{filename}: no edges found (the file is empty or truncated)")
     if len(rows) > MAX_NODES:
         raise HierarchyError(f"{filename}: more than {MAX_NODES} edges")
-    first: dict[str, tuple[str, int]] = {}
-    parent_of: dict[str, str] = {}
     for line, parent, child in rows:
         if parent == child:
             raise HierarchyError(f"{filename}: line {line}: cycle: '{child}' is its own parent")
+    edges = [(parent, child) for _, parent, child in rows]
+    loop = find_cycle(edges)
+    if loop:
+        raise HierarchyError(f"{filename}: line {rows[loop[1]][0]}: cycle {arrow_chain(loop[0])}")
+    first: dict[str, tuple[str, int]] = {}
+    for line, parent, child in rows:
         if child in first and first[child][0] != parent:
-            loop = closed_cycle(parent, child, parent_of)
-            if loop:
-                raise HierarchyError(f"{filename}: line {line}: cycle {loop}")
             other, other_line = first[child]
             raise HierarchyError(
                 f"{filename}: line {line}: not a tree: node '{child}' has two parents "
                 f"('{other}' on line {other_line} and '{parent}')"
             )
         first.setdefault(child, (parent, line))
-        parent_of.setdefault(child, parent)
-    edges = [(parent, child) for _, parent, child in rows]
     return Hierarchy.from_edges(edges, classes, Path(filename).stem, where=filename)
 
 

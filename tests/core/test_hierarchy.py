@@ -143,7 +143,9 @@ def test_display_names_kept():
         ([("r", "r")], "'r' is its own parent"),
         ([("a", "b"), ("b", "c"), ("c", "a")], "cycle"),
         ([("r", "a"), ("r", "b"), ("s", "c"), ("s", "d")], "2 roots"),
-        ([("r", "a"), ("r", "b"), ("x", "y"), ("y", "x")], "not connected to the root"),
+        ([("r", "a"), ("r", "b"), ("x", "y"), ("y", "x")], "cycle x → y → x"),
+        ([("r", "a"), ("a", "b"), ("b", "c"), ("c", "a")], "cycle a → b → c → a"),
+        ([("r", "a"), ("r", "z"), ("b", "a"), ("a", "b")], "cycle a → b → a"),
         ([("r", "a")], "1 leaf; at least 2"),
         ([], "empty"),
         ([("r", ""), ("r", "b")], "empty name"),
@@ -200,7 +202,7 @@ def test_duplicate_message_shows_both_paths():
 @pytest.mark.timeout(120)  # a generous bound (a quadratic walk would take far longer), not a timing assertion
 def test_long_cycle_is_reported_briefly():
     loop = [(f"n{i}", f"n{(i + 1) % 30_000}") for i in range(30_000)]
-    with pytest.raises(HierarchyError, match="not connected") as info:
+    with pytest.raises(HierarchyError, match="cycle n0 → n1") as info:
         Hierarchy.from_edges([("r", "a"), ("r", "b")] + loop)
     assert len(str(info.value)) < 500 and "more" in str(info.value)
 

@@ -11,6 +11,13 @@
 "baseline" = ``reference_grid_search(D, gamma)``: the reference's rule, 100 eigendecompositions of
              K×K matrices (it only chooses m; building W then costs the reference another eigh).
 exactness  = max |W Wᵀ − S| of our frame (must be < 1e-6).
+
+iNaturalist-21 scale (``--inat21``, part of the default run): a generated 10,000-leaf tree with
+iNat-21's 7 levels. "tree" = ``haframe(TreeDistances, exact, seed=None)`` — the exact frame from the
+tree's block structure (core/ultrametric.py) — plus ``tree_spectrum`` (the diagnostics); "dense" =
+``Hierarchy.distance_matrix()`` + ``haframe(D, exact, seed=None)``, the K×K route (skipped unless
+--full). Each runs in a fresh process so its peak memory (max RSS) is its own; exactness is checked
+on 256 random rows of W Wᵀ.
 """
 from __future__ import annotations
 
@@ -24,8 +31,9 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from bench.common import Column, balanced_tree, best_of, load_case, render_table  # noqa: E402
+from bench.common import Column, balanced_tree, best_of, inat21_like_tree, load_case, render_table  # noqa: E402
 from core.frames import critical_min_similarity, grid_min_similarity, haframe, reference_grid_search  # noqa: E402
+from core.ultrametric import TreeDistances, random_pairs_error, tree_spectrum  # noqa: E402
 
 EXACTNESS_TOL = 1e-6
 
@@ -63,6 +71,58 @@ def format_table(rows: list[dict]) -> str:
     return render_table(COLUMNS, rows)
 
 
+def _inat21_case(route: str, num_classes: int, gamma: float, queue) -> None:
+    """One iNat-21-scale construction in this (fresh) process; puts a result row on ``queue``."""
+    import resource
+    import time
+
+    hierarchy = inat21_like_tree(num_classes)
+    start = time.perf_counter()
+    if route == "tree":
+        tree = TreeDistances.from_hierarchy(hierarchy)
+        frame = haframe(tree, gamma=gamma, min_similarity="exact", seed=None)
+        built = time.perf_counter() - start
+        eig = tree_spectrum(tree, gamma, "exponential", frame.min_similarity)
+        diagnostics = time.perf_counter() - start - built
+    else:
+        frame = haframe(hierarchy.distance_matrix(), gamma=gamma, min_similarity="exact", seed=None)
+        built = time.perf_counter() - start
+        eig, diagnostics = None, None
+    error = random_pairs_error(frame.weights, lambda idx: frame.target[idx])
+    queue.put({"route": route, "K": num_classes, "H": hierarchy.height, "m_star": frame.min_similarity,
+               "frame_s": built, "spectrum_s": diagnostics, "lambda_min": None if eig is None else float(eig[0]),
+               "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "max_abs_err": error,
+               "exact": error < EXACTNESS_TOL})
+
+
+def run_inat21(num_classes: int, gamma: float, dense: bool) -> list[dict]:
+    """Tree route (and the dense one when ``dense``), each in a fresh process."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for route in ("tree", "dense") if dense else ("tree",):
+        queue = context.Queue()
+        process = context.Process(target=_inat21_case, args=(route, num_classes, gamma, queue))
+        process.start()
+        rows.append(queue.get())
+        process.join()
+        print(f"  done {route} route (K = {num_classes})", flush=True)
+    return rows
+
+
+INAT_COLUMNS = [
+    Column("route", "<6", "route"),
+    Column("K", ">6", "K"),
+    Column("H", ">3", "H"),
+    Column("m*", ">10", "m_star", ".6f"),
+    Column("exact frame (s)", ">16", "frame_s", ".2f"),
+    Column("spectrum (s)", ">13", lambda r: "—" if r["spectrum_s"] is None else f"{r['spectrum_s']:.2f}"),
+    Column("peak RSS (GiB)", ">15", "peak_gib", ".2f"),
+    Column("max|WWᵀ−S| (256 rows)", ">22", "max_abs_err", ".1e"),
+]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="K = 100 and a synthetic K = 300, one repeat")
@@ -70,7 +130,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--synthetic", action="store_true", help="use synthetic balanced trees even if ../shared exists")
     parser.add_argument("--repeats", type=int, default=None, help="timing repeats (best of; default 3, quick 1)")
     parser.add_argument("--gamma", type=float, default=5.0)
+    parser.add_argument("--inat21", type=int, default=None, metavar="K",
+                        help="only the iNaturalist-21-scale case with K leaves (default run: K = 10000)")
     args = parser.parse_args(argv)
+    if args.inat21 is not None or not args.quick:
+        k = args.inat21 or 10000
+        print(f"iNaturalist-21-like tree, K = {k}, gamma = {args.gamma:g}: the exact frame from the tree", flush=True)
+        inat = run_inat21(k, args.gamma, dense=args.full)
+        print(render_table(INAT_COLUMNS, inat))
+        if len(inat) == 2:
+            print(f"dense/tree: {inat[1]['frame_s'] / inat[0]['frame_s']:.1f}x time, "
+                  f"{inat[1]['peak_gib'] / inat[0]['peak_gib']:.1f}x peak memory")
+        if args.inat21 is not None:
+            return inat
     repeats = args.repeats or (1 if args.quick else 3)
 
     if args.quick:

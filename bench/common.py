@@ -81,3 +81,29 @@ def render_table(columns: list[Column], rows: list[dict]) -> str:
         cells = (format(r[c.cell] if isinstance(c.cell, str) else c.cell(r), c.fmt) for c in columns)
         lines.append(" ".join(f"{text:{c.align}}" for text, c in zip(cells, columns)))
     return "\n".join(lines)
+
+
+INAT21_LEVELS = (3, 13, 51, 273, 1103, 4884, 10000)  # kingdoms … species of iNaturalist-21
+
+
+def inat21_like_tree(num_classes: int = 10000, seed: int = 0) -> Hierarchy:
+    """A random tree shaped like iNaturalist-21's taxonomy: 7 levels below the root with its node
+    counts per level (scaled to ``num_classes`` leaves) and uneven, heavy-tailed branching."""
+    rng = np.random.default_rng(seed)
+    scale = num_classes / INAT21_LEVELS[-1]
+    counts = [max(1, round(n * scale)) for n in INAT21_LEVELS[:-1]] + [num_classes]
+    names = ["Life"]
+    edges: list[tuple[str, str]] = []
+    for depth, count in enumerate(counts, start=1):
+        count = max(count, len(names))
+        weight = rng.lognormal(0.0, 1.0, size=len(names))  # some parents get many children, most few
+        extra = rng.choice(len(names), size=count - len(names), p=weight / weight.sum())
+        per_parent = 1 + np.bincount(extra, minlength=len(names))
+        children = []
+        for parent, n in zip(names, per_parent):
+            for j in range(n):
+                child = f"L{depth}_{len(children)}"
+                edges.append((parent, child))
+                children.append(child)
+        names = children
+    return Hierarchy.from_edges(edges, name=f"inat21-like-{num_classes}")

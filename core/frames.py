@@ -12,6 +12,10 @@ Factorisation without eigh: with E = L Lᵀ, u = L⁻¹1 (‖u‖² = q) and τ 
 ``S = (1 − m)·L (I − τ u uᵀ) Lᵀ`` and ``I − τ u uᵀ = (I − c u uᵀ)²`` for
 ``c = (1 − √(1 − τq))/q`` (real exactly when m ≥ m*), so ``W₀ = √(1 − m)·L (I − c u uᵀ)``
 satisfies W₀W₀ᵀ = S exactly, also at the singular boundary m = m*.
+
+Every function taking ``distances`` also takes a ``core.ultrametric.TreeDistances`` (a tree's
+distances in O(nodes) form): the same frame then comes from the tree's block structure, without
+any K×K distance matrix or LAPACK factorisation (K = 10,000 in seconds; see that module).
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from core.ultrametric import TreeDistances, tree_critical, tree_factor, tree_kernel_levels, tree_target
 
 __all__ = [
     "Frame", "FrameError", "MAPPINGS", "etf", "haframe", "similarity_matrix", "base_kernel",
@@ -65,14 +71,18 @@ class Frame:
 def base_kernel(distances: np.ndarray, gamma: float = 2.0, mapping: str = "exponential") -> np.ndarray:
     """E (K×K): exp(−γ·D/D_max) or J − D/D_max; S(m) = (1 − m)·E + m·J."""
     dist = _check_distances(distances)
-    if mapping not in MAPPINGS:
-        raise FrameError(f"unknown mapping '{mapping}'; use one of {MAPPINGS}")
-    if mapping == "exponential" and not gamma > 0:
-        raise FrameError(f"gamma must be positive, got {gamma}")
+    _check_mapping(gamma, mapping)
     mapped = (lambda x: np.exp(-gamma * x)) if mapping == "exponential" else (lambda x: 1.0 - x)
     if np.issubdtype(dist.dtype, np.integer):  # tree distances: map the H + 1 levels, then look up
         return mapped(np.arange(dist.max() + 1) / dist.max())[dist]
     return mapped(dist / dist.max())
+
+
+def _check_mapping(gamma: float, mapping: str) -> None:
+    if mapping not in MAPPINGS:
+        raise FrameError(f"unknown mapping '{mapping}'; use one of {MAPPINGS}")
+    if mapping == "exponential" and not gamma > 0:
+        raise FrameError(f"gamma must be positive, got {gamma}")
 
 
 def similarity_matrix(distances, min_similarity: float, gamma: float = 2.0,
@@ -84,6 +94,9 @@ def similarity_matrix(distances, min_similarity: float, gamma: float = 2.0,
 
 def critical_min_similarity(distances, gamma: float = 2.0, mapping: str = "exponential") -> float:
     """m* = −1/(1ᵀE⁻¹1 − 1): the most negative m with S(m) PSD (METHOD.md §3.2)."""
+    if isinstance(distances, TreeDistances):
+        _check_mapping(gamma, mapping)
+        return tree_critical(distances, gamma, mapping)
     return _critical(base_kernel(distances, gamma, mapping))
 
 
@@ -110,6 +123,9 @@ def reference_grid_search(distances, gamma: float = 2.0, mapping: str = "exponen
 def resolve_min_similarity(distances, min_similarity="exact", gamma: float = 2.0,
                            mapping: str = "exponential") -> float:
     """Turn ``"exact"``, ``"grid"`` or a number into m, checking feasibility."""
+    if isinstance(distances, TreeDistances):
+        star = critical_min_similarity(distances, gamma, mapping)
+        return _choose_m(star, distances.num_classes, min_similarity, gamma, mapping)
     kernel = base_kernel(distances, gamma, mapping)
     return _choose_m(_critical(kernel), len(kernel), min_similarity, gamma, mapping)
 
@@ -144,6 +160,11 @@ def haframe(distances, gamma: float = 2.0, min_similarity="exact", dim: int | No
     dim: feature dimension d ≥ K (default K). seed: random rotation seed; ``None`` gives the
     deterministic (un-rotated, Cholesky-based) frame, zero-padded to d.
     """
+    if isinstance(distances, TreeDistances):
+        m = resolve_min_similarity(distances, min_similarity, gamma, mapping)
+        weights = _embed(tree_factor(distances, gamma, mapping, m), dim, seed)
+        target = tree_target(distances, tree_kernel_levels(distances, gamma, mapping), m)
+        return Frame(weights, target, m, "haframe", float(gamma), mapping)
     kernel = base_kernel(distances, gamma, mapping)
     chol, u = _whiten(kernel)
     m = _choose_m(_m_star(u), len(kernel), min_similarity, gamma, mapping)

@@ -31,7 +31,7 @@ from core.data import load_dataset  # noqa: E402
 def one_pass(data, device: torch.device, batch_size: int) -> int:
     count = 0
     gen = torch.Generator().manual_seed(0)
-    for images, labels in data.batches("train", batch_size, device, gen, train=True, drop_last=True):
+    for _images, labels in data.batches("train", batch_size, device, gen, train=True, drop_last=True):
         count += len(labels)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     for mode in ("loader", "device"):
         data = load_dataset(DataConfig(**base, pipeline=mode))
         one_pass(data, device, args.batch_size)  # warm-up: device copy, worker start-up paths
-        seconds, count = best_of(lambda: one_pass(data, device, args.batch_size), args.repeats)
+        seconds, count = best_of(lambda data=data: one_pass(data, device, args.batch_size), args.repeats)
         rows.append({"pipeline": mode, "images": count, "seconds": seconds, "rate": count / seconds,
                      "describe": data.describe_pipeline(device)})
     baseline = rows[0]["seconds"]

@@ -153,13 +153,16 @@ def _batch_slices(count: int, batch_size: int, drop_last: bool, shard: tuple[int
 
     shard: (rank, world) — every rank draws the same order (same generator seed) and takes rows
     [rank·b/world, (rank+1)·b/world) of each global batch of b, so the ranks together see each batch once.
+    Empty shares are skipped; with drop_last and b divisible by world every rank gets every batch.
     """
     rank, world = shard
     stop = count - count % batch_size if drop_last else count
     for start in range(0, stop, batch_size):
         size = min(batch_size, stop - start)
         share = -(-size // world)
-        yield slice(start + min(rank * share, size), start + min((rank + 1) * share, size))
+        rows = slice(start + min(rank * share, size), start + min((rank + 1) * share, size))
+        if rows.stop > rows.start:
+            yield rows
 
 
 def _order(count: int, shuffle: bool, generator: torch.Generator | None, indices: np.ndarray | None) -> torch.Tensor:
@@ -225,7 +228,7 @@ class LoaderPipeline:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=where)) if train else None
         plan = [order[rows] for rows in _batch_slices(len(order), batch_size, drop_last, shard)]
         loader = torch.utils.data.DataLoader(
-            _SplitView(part, transform, seed), batch_sampler=[rows for rows in plan if rows], num_workers=self.workers,
+            _SplitView(part, transform, seed), batch_sampler=plan, num_workers=self.workers,
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers else None)
         for images, labels in loader:
             images = images.to(self.device, non_blocking=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,13 @@ __all__ = ["write_cifar100", "write_image_tree", "write_fgvc", "write_malicious_
            "FGVC_TREE"]
 
 
-def write_cifar100(root: Path, train_per_class: int = 5, test_per_class: int = 2, seed: int = 0) -> list[str]:
+def write_cifar100(root: Path, train_per_class: int = 5, test_per_class: int = 2, seed: int = 0,
+                   python2: bool = True) -> list[str]:
     """``root/cifar-100-python/{train,test,meta}`` for the 100 fine classes; returns the fine names.
 
+    python2: write the pickles as Python 2's cPickle did (protocol 2, every str — keys, names and the
+    arrays' raw data — as a byte string, BINSTRING), which is what the real files hold; else as
+    Python 3 writes protocol 2 (bytes keys and names, data through ``_codecs.encode``).
     Image i of class k has every pixel of its first row set to k, so tests can check labels travel
     with their images.
     """
@@ -29,17 +34,45 @@ def write_cifar100(root: Path, train_per_class: int = 5, test_per_class: int = 2
     folder = Path(root) / "cifar-100-python"
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    text = (lambda v: v) if python2 else (lambda v: v.encode())
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         labels = np.tile(np.arange(len(names)), per_class)  # interleaved, as the real files are shuffled
         data = rng.integers(0, 256, (len(labels), 3, 32, 32), dtype=np.uint8)
         data[:, :, 0, :] = labels[:, None, None]
-        entry = {b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))], b"batch_label": split.encode(),
-                 b"fine_labels": labels.tolist(), b"coarse_labels": (labels // 5).tolist(),
-                 b"data": data.reshape(len(labels), -1)}
-        (folder / split).write_bytes(pickle.dumps(entry, protocol=2))
-    meta = {b"fine_label_names": [n.encode() for n in names], b"coarse_label_names": [b"c%d" % i for i in range(20)]}
-    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+        data = data.reshape(len(labels), -1)
+        entry = {text("filenames"): [text(f"img_{i}.png") for i in range(len(labels))],
+                 text("batch_label"): text(split), text("fine_labels"): labels.tolist(),
+                 text("coarse_labels"): (labels // 5).tolist(), text("data"): _Py2Array(data) if python2 else data}
+        (folder / split).write_bytes(_dumps(entry, python2))
+    meta = {text("fine_label_names"): [text(n) for n in names],
+            text("coarse_label_names"): [text(f"c{i}") for i in range(20)]}
+    (folder / "meta").write_bytes(_dumps(meta, python2))
     return names
+
+
+class _Py2Array:
+    """Pickles as a numpy array whose raw data is a str, as Python 2 numpy pickled it."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __reduce__(self):
+        rebuild, (cls, shape, _), state = self.array.__reduce__()
+        return rebuild, (cls, shape, "b"), (*state[:-1], state[-1].decode("latin1"))
+
+
+def _dumps(obj, python2: bool) -> bytes:
+    """Protocol-2 pickle; with python2, every unicode string opcode becomes a Python 2 byte string."""
+    raw = pickle.dumps(obj, protocol=2)
+    if not python2:
+        return raw
+    out, last = bytearray(), 0
+    for op, arg, pos in pickletools.genops(raw):
+        if op.name == "BINUNICODE":
+            encoded = arg.encode("latin1")
+            out += raw[last:pos] + b"T" + len(encoded).to_bytes(4, "little") + encoded
+            last = pos + 5 + len(arg.encode("utf-8"))
+    return bytes(out + raw[last:])
 
 
 class _RunsCode:

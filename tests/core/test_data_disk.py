@@ -18,9 +18,9 @@ def _sizes(data):
 
 
 # ----------------------------------------------------------------------------- CIFAR-100
-@pytest.fixture
-def cifar_root(tmp_path):
-    write_cifar100(tmp_path, train_per_class=10, test_per_class=2)
+@pytest.fixture(params=[True, False], ids=["python2-pickles", "python3-pickles"])
+def cifar_root(tmp_path, request):
+    write_cifar100(tmp_path, train_per_class=10, test_per_class=2, python2=request.param)
     return tmp_path
 
 

@@ -26,6 +26,8 @@ DEFAULT_MAX_BYTES = 512 * 2**20  # decompressed size cap
 
 def _plain_dtype(spec, align=False, copy=False) -> np.dtype:
     """``numpy.dtype`` for pickles: numbers, booleans and strings only (never object or record dtypes)."""
+    if isinstance(spec, bytes):  # Python 2 pickles read with encoding="bytes"
+        spec = spec.decode("latin1")
     dtype = np.dtype(spec, align=bool(align), copy=bool(copy)) if isinstance(spec, str) else None
     if dtype is None or dtype.kind not in "biufcUS":
         raise UnsafePickleError(f"numpy dtype {spec!r:.40} is not allowed in pickles (only numbers and strings)")

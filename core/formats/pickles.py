@@ -163,7 +163,10 @@ def _number(value, pair: tuple[str, str], filename: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise HierarchyError(f"{filename}: the distance of ('{pair[0]}', '{pair[1]}') must be a number, "
                              f"found {_describe(value)}")
-    number = float(value) if abs(value) < 1e300 else math.inf
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        number = math.inf
     if not math.isfinite(number) or number < 0:
         raise HierarchyError(f"{filename}: the distance of ('{pair[0]}', '{pair[1]}') = {number:g} "
                              "is not a finite non-negative number")

@@ -7,7 +7,10 @@ the library's file reader and the CLI (the upload is tested in tests/app/test_pi
 """
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
 import pickle
 import pickletools
@@ -258,6 +261,25 @@ def test_distance_dict_with_a_class_missing_a_pair():
     with pytest.raises(HierarchyError, match="no distance between 'b' and 'd'"):
         parse_distances(data, "d.pkl", classes=["a", "b", "c", "d"])
     assert parse_distances(data, "d.pkl")[1] == ["a", "b", "c"]  # the complete set of names
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+def test_gzip_bz2_and_xz_pickles_and_their_bombs(monkeypatch, compress):
+    h = load_bundled("synthetic")
+    same_edges(h, parse_hierarchy(compress(tree_pickle(h)), "synthetic_tree.pkl.gz"))
+    monkeypatch.setattr(common, "MAX_PICKLE_BYTES", 1 << 20)
+    bomb = compress(pickle.dumps({("a", "b"): 1, ("x" * (4 << 20), "y"): 1}))
+    with pytest.raises(HierarchyError, match="decompresses to more than"):
+        parse_hierarchy(bomb, "bomb.pkl.gz")
+    with pytest.raises(HierarchyError, match="truncated|damaged"):
+        parse_hierarchy(compress(tree_pickle(h))[:-8], "cut.pkl.gz")
+
+
+def test_numpy_dtypes_from_python2_pickles_read_as_bytes():
+    data = pickle.dumps(np.arange(3, dtype=np.int16), protocol=2)
+    python2 = data.replace(b"X\x02\x00\x00\x00i2", b"U\x02i2")  # the dtype's name as a Python 2 str
+    assert python2 != data
+    assert safe_pickle.loads(python2, safe_pickle.NUMPY_ARRAYS, encoding="bytes").tolist() == [0, 1, 2]
 
 
 def test_compression_bomb_is_refused_before_unpickling(monkeypatch):

@@ -25,6 +25,8 @@ from core.runs import RunDir
 
 MAX_ANIMATED_POINTS = 2500  # points per animation frame (evenly spaced subset of the snapshot)
 MAX_ANIMATED_EPOCHS = 40  # frames per animation (evenly spaced epochs, first, last and chosen kept)
+MAX_POINT_FRAMES = 40_000  # points × frames sent to the browser: fewer frames when points are many
+MAX_IMAGE_SIDE = 520  # class-mean heatmaps of more classes are drawn as images of at most this many pixels
 LEGEND_MAX = 24  # more groups than this are not distinguishable by colour: the legend shows branches
 CORRECT, MISTAKE = "#2ca02c", "#d62728"
 EVAL_KEYS = ("eval_labels", "eval_predictions", "eval_crm_predictions", "labels", "predictions")
@@ -167,15 +169,22 @@ def _group_colours(hierarchy: Hierarchy, level: int) -> tuple[list[str], list[tu
     return per_class, list(legend.items())[:LEGEND_MAX]
 
 
-def _point_colours(colouring: Colouring, hierarchy: Hierarchy, distances: np.ndarray, labels: np.ndarray,
-                   predictions: np.ndarray, per_class: list[str]) -> list[str]:
+def _palette(colouring: Colouring, per_class: list[str], max_height: int) -> tuple[list[str], np.ndarray | None]:
+    """The colours points can take and, for group colourings, each class's index into them."""
     if colouring.kind == "group":
-        return [per_class[y] for y in labels]
-    heights = mistakes.mistake_heights(labels, predictions, distances)
+        colours = list(dict.fromkeys(per_class))
+        position = {c: i for i, c in enumerate(colours)}
+        return colours, np.array([position[c] for c in per_class])
     if colouring.kind == "outcome":
-        return np.where(heights == 0, CORRECT, MISTAKE).tolist()
-    palette = np.array(["#c9c9c9", *plots.height_colours(int(distances.max()))], dtype=object)
-    return palette[heights].tolist()
+        return [CORRECT, MISTAKE], None
+    return ["#c9c9c9", *plots.height_colours(max_height)], None
+
+
+def _colour_index(colouring: Colouring, class_index: np.ndarray | None, labels: np.ndarray,
+                  heights: np.ndarray) -> np.ndarray:
+    if colouring.kind == "group":
+        return class_index[labels]
+    return (heights > 0).astype(int) if colouring.kind == "outcome" else heights
 
 
 def _legend(colouring: Colouring, group_legend: list[tuple[str, str]], max_height: int) -> list[tuple[str, str]]:
@@ -228,8 +237,11 @@ class ProjectionView:
 def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int, method: str,
                colouring: Colouring) -> ProjectionView:
     """The animated projection of ``run`` over ``epochs`` (starting at ``epoch``), PCA or UMAP."""
-    shown = _evenly(epochs, MAX_ANIMATED_EPOCHS, keep=(epochs[0], epochs[-1], epoch))
     frame = run.frame()
+    n = len(snapshot(run, epochs[-1])["labels"])
+    n_drawn = min(n, MAX_ANIMATED_POINTS)
+    shown = _evenly(epochs, max(2, min(MAX_ANIMATED_EPOCHS, MAX_POINT_FRAMES // n_drawn)),
+                    keep=(epochs[0], epochs[-1], epoch))
     axes = principal_axes(basis_vectors(frame, snapshot(run, epochs[-1])))
     digest = hashlib.sha1(axes.tobytes()).hexdigest()
     views = {e: _pca_epoch(str(run.path), e, _stamp(run, e), digest, axes) for e in shown}
@@ -249,24 +261,24 @@ def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int,
     distances = hierarchy.distance_matrix()
     per_class, group_legend = _group_colours(hierarchy, colouring.level or hierarchy.height)
     scale = views[shown[-1]]["mean_norm"]
-    n = len(views[shown[0]]["labels"])
-    keep = np.unique(np.linspace(0, n - 1, min(n, MAX_ANIMATED_POINTS)).round().astype(int))
+    keep = np.unique(np.linspace(0, n - 1, n_drawn).round().astype(int))
+    colours, class_index = _palette(colouring, per_class, int(distances.max()))
     leaves = [hierarchy.display(leaf) for leaf in hierarchy.leaves]
     paths = [" → ".join(hierarchy.display(a) for a in hierarchy.ancestors(leaf)[1:]) for leaf in hierarchy.leaves]
     labels = views[shown[0]]["labels"][keep]
-    args = dict(points=[], colours=[], predicted=[], means=[], frame=[])
+    args = dict(points=[], colour_index=[], predicted=[], means=[], frame=[])
     for e in shown:
         view = views[e]
         preds = view["predictions"][keep]
         heights = mistakes.mistake_heights(labels, preds, distances)
         args["points"].append(np.asarray(points[e])[keep])
-        args["colours"].append(_point_colours(colouring, hierarchy, distances, labels, preds, per_class))
-        args["predicted"].append([f"predicted: {leaves[p]}" + (" ✓" if h == 0 else f" ✗ (LCA height {h})")
+        args["colour_index"].append(_colour_index(colouring, class_index, labels, heights))
+        args["predicted"].append([f"predicted: {leaves[p]}" + (" ✓" if h == 0 else f" ✗ height {h}")
                                   for p, h in zip(preds, heights)])
         args["means"].append(means[e])
         vectors = _frame_vectors(frame, view, scale if "weights" in frame else view["mean_norm"])
         args["frame"].append(project(vectors, axes) if vectors is not None and in_pca else None)
-    fig = plots.animated_projection(shown, **args, paths=[f"true: {paths[y]}" for y in labels],
+    fig = plots.animated_projection(shown, **args, colours=colours, paths=[f"true: {paths[y]}" for y in labels],
                                     class_names=leaves, legend=_legend(colouring, group_legend,
                                                                         int(distances.max())),
                                     title=f"Penultimate features, epochs {shown[0]}–{shown[-1]}",
@@ -319,8 +331,10 @@ def _cosine_figure(matrix: np.ndarray, labels: list[str], spans, title: str) -> 
     from app.frame_views import heatmap_figure, matrix_png
 
     if len(labels) > plots.MAX_HOVER_NAMES:
+        step = -(-len(labels) // MAX_IMAGE_SIDE)  # every step-th class: a lighter picture for the page
+        uri, inner = matrix_png(matrix[::step, ::step], -1, 1, plots.COSINE_SCALE)
         return heatmap_figure(title, labels, spans, zmin=-1, zmax=1, scale=plots.COSINE_SCALE,
-                              image=matrix_png(matrix, -1, 1, plots.COSINE_SCALE))
+                              image=(uri, inner * step))
     return plots.cosine_heatmap(matrix, labels, title)
 
 

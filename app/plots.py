@@ -216,39 +216,51 @@ def _padded_range(values: np.ndarray) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def animated_projection(epochs: list[int], points: list[np.ndarray], colours: list[list[str]],
-                        predicted: list[list[str]], paths: list[str], means: list[np.ndarray | None],
-                        frame: list[np.ndarray | None], class_names: list[str], legend: list[tuple[str, str]],
-                        title: str, start: int) -> go.Figure:
+def discrete_scale(colours: list[str]) -> list[list]:
+    """A plotly colour scale that maps the integers 0…m−1 (with cmin −0.5, cmax m − 0.5) to ``colours``."""
+    m = len(colours)
+    return [[bound, c] for i, c in enumerate(colours) for bound in (i / m, (i + 1) / m)]
+
+
+def animated_projection(epochs: list[int], points: list[np.ndarray], colour_index: list[np.ndarray],
+                        colours: list[str], predicted: list[list[str]], paths: list[str],
+                        means: list[np.ndarray | None], frame: list[np.ndarray | None], class_names: list[str],
+                        legend: list[tuple[str, str]], title: str, start: int) -> go.Figure:
     """A projection over epochs with a Play button and an epoch slider (plotly animation frames).
 
-    Per epoch i: ``points[i]`` (n, 2) samples coloured ``colours[i]`` (n colours) with hover text
+    Per epoch i: ``points[i]`` (n, 2) samples coloured ``colours[colour_index[i]]`` with hover text
     ``predicted[i]``; ``means[i]`` (K, 2) class means and ``frame[i]`` (K, 2) frame/classifier vectors
     in the same projection (None: not drawn). ``paths`` (n,) is the true class's ancestor path (hover);
     ``legend`` is (group, colour) pairs, kept short by the caller. The axes are fixed across epochs
-    so motion on screen is motion of the features. ``start`` is the index of the epoch shown first.
+    so motion on screen is motion of the features; frames carry only what changes (coordinates as
+    float32, colour indices as small integers, the predictions) to keep the page light.
     """
-    def traces(i: int) -> list[go.Scattergl]:
-        out = [go.Scattergl(x=points[i][:, 0], y=points[i][:, 1], mode="markers", showlegend=False,
-                            marker=dict(size=5, opacity=0.75, color=colours[i]), customdata=paths,
-                            text=predicted[i], name="features",
-                            hovertemplate="%{customdata}<br>%{text}<extra></extra>")]
-        for vectors, name, symbol in ((means[i], "class means", "diamond"), (frame[i], "frame vectors", "x")):
-            xy = vectors if vectors is not None else np.full((0, 2), np.nan)
-            out.append(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=class_names[:len(xy)],
-                                    marker=dict(size=9, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond"
-                                                else "#222", line=dict(width=1.5, color="#222")),
-                                    hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>"))
-        return out
+    def vectors(i: int) -> list[np.ndarray]:
+        return [np.asarray(v if v is not None else np.full((0, 2), np.nan), np.float32) for v in (means[i], frame[i])]
 
-    fig = go.Figure(traces(start))
+    def moving(i: int) -> list[dict]:
+        xy = np.asarray(points[i], np.float32)
+        out = [dict(type="scattergl", x=xy[:, 0], y=xy[:, 1], text=predicted[i],
+                    marker=dict(color=np.asarray(colour_index[i], np.uint16)))]
+        return out + [dict(type="scattergl", x=v[:, 0], y=v[:, 1]) for v in vectors(i)]
+
+    base = moving(start)
+    fig = go.Figure(go.Scattergl(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
+                                 hovertemplate="%{customdata}<br>%{text}<extra></extra>"))
+    fig.update_traces(marker=dict(size=5, opacity=0.75, colorscale=discrete_scale(colours), cmin=-0.5,
+                                  cmax=len(colours) - 0.5, showscale=False))
+    for trace, (name, symbol) in zip(base[1:], (("class means", "diamond"), ("frame vectors", "x"))):
+        fig.add_scattergl(**trace, mode="markers", name=name, text=class_names,
+                          marker=dict(size=9, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else "#222",
+                                      line=dict(width=1.5, color="#222")),
+                          hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>")
     for group, colour in legend:  # legend entries only (empty traces)
         fig.add_scattergl(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
-    fig.frames = [go.Frame(data=traces(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
+    fig.frames = [go.Frame(data=moving(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
     everything = np.vstack([p for p in points] + [m for m in means + frame if m is not None])
     play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
     fig.update_layout(
-        title=title, height=560, margin=dict(l=10, r=10, t=40, b=10),
+        title=title, height=560, margin=dict(l=10, r=10, t=40, b=70),
         xaxis=dict(range=_padded_range(everything[:, 0]), showticklabels=False, zeroline=False),
         yaxis=dict(range=_padded_range(everything[:, 1]), showticklabels=False, zeroline=False,
                    scaleanchor="x", scaleratio=1),
@@ -263,7 +275,6 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colours: li
                       steps=[dict(label=str(e), method="animate",
                                   args=[[str(e)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
                                                        transition=dict(duration=0))]) for e in epochs])])
-    fig.update_layout(margin=dict(b=70))
     return fig
 
 

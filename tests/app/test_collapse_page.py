@@ -1,0 +1,146 @@
+"""AppTest: the Collapse page's animation and colourings, and the Mistakes page, on runs written to disk."""
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nc_runs import INAT19, write_run
+from streamlit.testing.v1 import AppTest
+
+import app.common
+from app import collapse_views
+from core import mistakes
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(collapse_views, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
+    return tmp_path
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Plotly specs by their title text."""
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec["layout"].get("title", {})
+        out[title.get("text", "") if isinstance(title, dict) else str(title)] = spec
+    return out
+
+
+def values(data) -> list:
+    """A plotly array as a list (plotly writes numpy arrays as base64 typed arrays)."""
+    if isinstance(data, dict) and "bdata" in data:
+        array = np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
+        return array.reshape(data["shape"]).tolist() if "shape" in data else array.tolist()
+    return list(data)
+
+
+def chart(at: AppTest, starts: str) -> dict:
+    found = [spec for title, spec in charts(at).items() if title.startswith(starts)]
+    assert found, f"no chart titled '{starts}…' among {list(charts(at))}"
+    return found[0]
+
+
+def test_animation_has_one_frame_per_epoch_with_play_and_slider(runs_root):
+    write_run(runs_root, "run", epochs=3)
+    at = open_page("collapse")
+    spec = chart(at, "Penultimate features")
+    assert [f["name"] for f in spec["frames"]] == ["0", "1", "2", "3"]
+    buttons = [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]]
+    assert any("Play" in b for b in buttons) and any("Pause" in b for b in buttons)
+    slider = spec["layout"]["sliders"][0]
+    assert [step["label"] for step in slider["steps"]] == ["0", "1", "2", "3"] and slider["active"] == 3
+    names = [t.get("name") for t in spec["data"]]
+    assert "class means" in names and "frame vectors" in names, "means and frame drawn in the same projection"
+    points = spec["data"][0]
+    assert values(points["customdata"])[0].startswith("true: ") and "→" in values(points["customdata"])[0]
+    assert values(points["text"])[0].startswith("predicted: ")
+    # the axes stay fixed across frames: set once on the layout
+    assert spec["layout"]["xaxis"]["range"] and spec["layout"]["yaxis"]["range"]
+
+
+def test_epoch_slider_moves_the_start_and_the_heatmap(runs_root):
+    write_run(runs_root, "run", epochs=3)
+    at = open_page("collapse")
+    at.select_slider(key="collapse_epoch").set_value(1).run()
+    assert not at.exception
+    assert chart(at, "Penultimate features")["layout"]["sliders"][0]["active"] == 1
+    chart(at, "Class-mean cosines, epoch 1")
+
+
+def test_colour_by_outcome_and_height_follow_the_predictions(runs_root):
+    run = write_run(runs_root, "run", epochs=1)
+    at = open_page("collapse")
+    labels = [o.label for o in collapse_views.colourings(run.hierarchy())]
+    at.selectbox(key="colour_by").set_value(labels.index("correct / mistake")).run()
+    spec = chart(at, "Penultimate features")
+    snap = run.snapshot(1)
+    correct = snap["labels"] == snap["predictions"]
+    last_frame = values(spec["frames"][-1]["data"][0]["marker"]["color"])
+    assert last_frame == (~correct).astype(int).tolist()  # indices into the outcome palette
+    scale = spec["data"][0]["marker"]["colorscale"]
+    assert scale[0][1] == collapse_views.CORRECT and scale[-1][1] == collapse_views.MISTAKE
+    at.selectbox(key="colour_by").set_value(labels.index("LCA height of the mistake")).run()
+    spec = chart(at, "Penultimate features")
+    legend = [t["name"] for t in spec["data"][3:]]
+    assert legend[0] == "correct" and legend[1] == "height 1"
+
+
+def test_a_run_without_snapshots_waits(runs_root):
+    from core import load_bundled
+
+    run = write_run(runs_root, "empty", epochs=1)
+    for snapshot in (run.path / "snapshots").iterdir():
+        snapshot.unlink()
+    run.save_hierarchy(load_bundled("synthetic"))
+    at = open_page("collapse")
+    assert any("Waiting" in i.value for i in at.info)
+
+
+def test_mistake_views_and_the_crm_toggle(runs_root):
+    run = write_run(runs_root, "run", epochs=2)
+    at = open_page("mistakes")
+    bars = chart(at, "Mistakes by LCA height over epochs")
+    hierarchy, distances = run.hierarchy(), run.hierarchy().distance_matrix()
+    arrays = run.snapshot(2)
+    counts = mistakes.height_counts(arrays["eval_labels"], arrays["eval_predictions"], distances)
+    assert len(bars["data"]) == distances.max(), "one stacked trace per height"
+    assert [values(t["customdata"])[-1] for t in bars["data"]] == counts[1:].tolist()
+    assert values(chart(at, "Mistakes by LCA height, epoch 2")["data"][0]["y"]) == counts[1:].tolist()
+    chart(at, "Confusions in tree order, epoch 2")
+    table = at.dataframe[0].value
+    assert {"true", "predicted", "count", "lca", "distance"} <= set(table.columns)
+    at.toggle(key="crm").set_value(True).run()
+    assert not at.exception
+    crm = mistakes.height_counts(arrays["eval_labels"], arrays["eval_crm_predictions"], distances)
+    assert values(chart(at, "Mistakes by LCA height, epoch 2 · CRM")["data"][0]["y"]) == crm[1:].tolist()
+    assert hierarchy.num_classes == 12
+
+
+def test_k1010_views_are_images_with_short_legends(runs_root, reference):
+    write_run(runs_root, "inat", str(INAT19), epochs=1, per_class=2, dim=24)
+    at = open_page("collapse")
+    spec = chart(at, "Penultimate features")
+    assert len(spec["data"]) - 3 <= collapse_views.LEGEND_MAX, "legend limited to distinguishable groups"
+    means = chart(at, "Class-mean cosines")
+    assert means["data"][0]["type"] == "image", "a K=1010 heatmap is a picture, not a million cells"
+    size = sum(len(c.proto.spec) for c in at.get("plotly_chart"))
+    assert size < 4_000_000, f"{size} bytes of figures"
+    at = open_page("mistakes")
+    assert chart(at, "Confusions in tree order")["data"][0]["type"] == "image"

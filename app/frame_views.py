@@ -24,9 +24,12 @@ from plotly.colors import sample_colorscale
 
 from app import plots
 from core import Hierarchy, etf, haframe
-from core.frames import Frame, coordinates_3d, cosines_by_distance, critical_min_similarity, min_eigenvalue_curve
+from core.frames import Frame, cosines_by_distance, critical_min_similarity, export_frame, resolve_min_similarity
+from core.ultrametric import TreeDistances, tree_min_eigenvalue_curve, tree_spectrum, tree_top_eigenvectors
 
 HOVER_MAX_K = 200  # up to this many classes: plotly heatmap cells with names in the hover; beyond: an image
+CELL_TEXT_MAX_K = 16  # up to this many classes the heatmap cells can print their values
+BUILD_MAX_K = 2500  # up to this many classes the page builds both frames to show their realised cosines
 TICK_MAX_K = 24  # heatmaps label their rows/columns up to this many classes
 IMAGE_MAX_PX = 1200  # a larger matrix is subsampled to at most this many pixels a side
 LEGEND_MAX_GROUPS = 40  # the 3-D view lists groups in a legend up to this many; beyond, a colour scale
@@ -39,106 +42,152 @@ _CACHE = dict(max_entries=32, show_spinner=False)
 # --------------------------------------------------------------------------- cached computations
 @dataclass(frozen=True)
 class TreeInfo:
-    distances: np.ndarray  # (K, K) int, class-index order
+    tree: TreeDistances  # the distances in O(nodes) form: no K×K matrix (K = 10,000 stays light)
     order: np.ndarray  # (K,) class indices in tree order
     labels: list[str]  # display names, tree order
     height: int
     groups: dict[int, int]  # level 1…H → number of ancestors (groups) at that level
-    level_pairs: dict[int, tuple[int, int]]  # distance d → one class pair at that distance
+    levels: list[int]  # the distances d > 0 that occur between classes
+
+    def s_of_d(self, gamma: float, mapping: str, m: float) -> dict[int, float]:
+        """Target cosine s(d) at each occurring distance."""
+        dmax = max(self.levels)
+        x = np.array(self.levels) / dmax
+        e = np.exp(-gamma * x) if mapping == "exponential" else 1.0 - x
+        return dict(zip(self.levels, ((1.0 - m) * e + m).tolist()))
 
 
-@st.cache_data(**_CACHE)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def tree_info(source: str, _hierarchy: Hierarchy) -> TreeInfo:
     h = _hierarchy
+    tree = TreeDistances.from_hierarchy(h)
     order = h.tree_order()
     groups = {lvl: len(set(h.ancestor_at(lvl))) for lvl in range(1, h.height + 1)}
-    dist = h.distance_matrix()
-    pairs = {int(d): divmod(int(np.argmax(dist == d)), len(dist)) for d in np.unique(dist) if d > 0}
-    return TreeInfo(dist, order, [h.display(h.leaves[i]) for i in order], h.height, groups, pairs)
+    branching = np.bincount(tree.parent[1:], minlength=len(tree.parent)) > 1
+    levels = sorted({int(d) for d in tree.level[branching]})
+    return TreeInfo(tree, order, [h.display(h.leaves[i]) for i in order], h.height, groups, levels)
 
 
 @st.cache_data(**_CACHE)
 def m_star(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float) -> float:
-    return critical_min_similarity(tree_info(source, _hierarchy).distances, gamma, mapping)
+    return critical_min_similarity(tree_info(source, _hierarchy).tree, gamma, mapping)
 
 
-def frames(source: str, hierarchy: Hierarchy, mapping: str, gamma: float, min_similarity, dim: int,
-           seed: int | None) -> tuple[Frame, Frame]:
-    """(HAFrame, ETF) for the settings; raises FrameError (e.g. an infeasible m) with its message."""
-    return (_haframe(source, hierarchy, mapping, gamma, min_similarity, dim, seed),
-            _etf(hierarchy.num_classes, dim, seed))
+OVERLAY_GAMMAS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)  # two K×K float arrays each (16 MB at K = d = 1010)
-def _haframe(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, min_similarity, dim: int,
-             seed: int | None) -> Frame:
-    return haframe(tree_info(source, _hierarchy).distances, gamma, min_similarity, dim, seed, mapping)
+@st.cache_data(**_CACHE)
+def gamma_curves(source: str, _hierarchy: Hierarchy, gammas: tuple[float, ...]) -> dict[float, dict[int, float]]:
+    """s(d) of the exponential mapping for each γ, each at its own m* (what "exact" would build)."""
+    info = tree_info(source, _hierarchy)
+    return {g: info.s_of_d(g, "exponential", m_star(source, _hierarchy, "exponential", g)) for g in gammas}
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _etf(num_classes: int, dim: int, seed: int | None) -> Frame:
+def default_exact_classes(info: TreeInfo, spans: list[tuple[int, int, str]]) -> list[int]:
+    """Class indices for the exact view: two neighbours in tree order and one from another branch."""
+    positions = [0, 1] + ([spans[1][0]] if len(spans) > 1 else [2] if len(info.order) > 2 else [])
+    return [int(info.order[p]) for p in positions]
+
+
+def resolve_m(source: str, hierarchy: Hierarchy, mapping: str, gamma: float, min_similarity) -> float:
+    """m for the settings; raises FrameError (e.g. an infeasible m) with its message."""
+    return resolve_min_similarity(tree_info(source, hierarchy).tree, min_similarity, gamma, mapping)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Building the frame…")  # K×d arrays: kept, never copied
+def haframe_of(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float, dim: int,
+               seed: int | None) -> Frame:
+    return haframe(tree_info(source, _hierarchy).tree, gamma, m, dim, seed, mapping)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def etf_of(num_classes: int, dim: int, seed: int | None) -> Frame:
     return etf(num_classes, dim, seed)
 
 
-def cosine_matrices(info: TreeInfo, target: np.ndarray) -> dict[str, np.ndarray]:
-    """Target cosines in tree order: HAFrame (``target``, class-index order), ETF and their difference."""
-    haf = target[np.ix_(info.order, info.order)]
-    k = len(haf)
-    simplex = np.full((k, k), -1.0 / (k - 1))
+def export_haframe(source: str, hierarchy: Hierarchy, settings: tuple, fmt: str) -> bytes:
+    """The HAFrame file, built on the download click (``settings`` = mapping, γ, m, d, seed)."""
+    return export_frame(haframe_of(source, hierarchy, *settings), fmt, hierarchy.leaves)
+
+
+@st.cache_data(**_CACHE)
+def target_tree_order(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float,
+                      step: int = 1) -> np.ndarray:
+    """S(m) between every ``step``-th tree position (the whole matrix for step 1), from the tree."""
+    info = tree_info(source, _hierarchy)
+    positions = np.arange(0, len(info.order), step)
+    dist = info.tree.distances_between(positions, positions)
+    s = info.s_of_d(gamma, mapping, m)
+    lookup = np.array([1.0] + [s.get(d, 0.0) for d in range(1, max(info.levels) + 1)])
+    return lookup[dist]
+
+
+def cosine_matrices(source: str, hierarchy: Hierarchy, mapping: str, gamma: float, m: float,
+                    step: int = 1) -> dict[str, np.ndarray]:
+    """Target cosines in tree order (every ``step``-th class): HAFrame, ETF and their difference."""
+    haf = target_tree_order(source, hierarchy, mapping, gamma, m, step)
+    k = hierarchy.num_classes
+    simplex = np.full(haf.shape, -1.0 / (k - 1))
     np.fill_diagonal(simplex, 1.0)
     return {"haframe": haf, "etf": simplex, "difference": haf - simplex}
 
 
-def colour_range(kind: str, matrix: np.ndarray) -> tuple[float, float]:
-    if kind != "difference":
+def colour_range(kind: str, matrix: np.ndarray, fitted: bool = False) -> tuple[float, float]:
+    """(zmin, zmax): −1…1 for cosines (``fitted``: the off-diagonal values' own range, where the tree's
+    structure lives), symmetric around 0 for differences."""
+    off = matrix[~np.eye(len(matrix), dtype=bool)] if len(matrix) > 1 else matrix.ravel()
+    if kind == "difference":
+        top = max(float(np.abs(off).max()), 1e-9)
+        return -top, top
+    if not fitted:
         return -1.0, 1.0
-    top = max(float(np.abs(matrix).max()), 1e-9)
-    return -top, top
+    low, high = float(off.min()), float(off.max())
+    if high - low < 1e-9:  # all off-diagonal cosines equal (the ETF): centre a small window on them
+        return low - 0.05, high + 0.05
+    return low, high
 
 
-def cosine_image(source: str, hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float,
-                 target: np.ndarray) -> tuple[str, int]:
-    """(PNG data URI, pixel step) of a tree-ordered cosine matrix; ``kind`` as in ``cosine_matrices``.
-
-    Cached on the settings (mapping, γ, m), which determine ``target``, the HAFrame's S(m)."""
-    if kind == "etf":  # the ETF does not depend on the settings: one image per hierarchy
-        mapping, gamma, m = "exponential", 1.0, 0.0
-    return _cosine_image(source, hierarchy, kind, mapping, gamma, m, target)
+def image_step(k: int) -> int:
+    return max(1, -(-k // IMAGE_MAX_PX))
 
 
 @st.cache_data(**_CACHE)
-def _cosine_image(source: str, _hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float,
-                  _target: np.ndarray) -> tuple[str, int]:
-    matrix = cosine_matrices(tree_info(source, _hierarchy), _target)[kind]
-    zmin, zmax = colour_range(kind, matrix)
-    return matrix_png(matrix, zmin, zmax, DIFF_SCALE if kind == "difference" else COSINE_SCALE)
+def cosine_image(source: str, _hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float,
+                 fitted: bool) -> tuple[tuple[str, int], tuple[float, float]]:
+    """((PNG data URI, pixel step), colour range) of a tree-ordered cosine matrix; ``kind`` as in
+    ``cosine_matrices``, drawn at ≤ IMAGE_MAX_PX pixels a side straight from the tree."""
+    step = image_step(_hierarchy.num_classes)
+    matrix = cosine_matrices(source, _hierarchy, mapping, gamma, m, step)[kind]
+    zmin, zmax = colour_range(kind, matrix, fitted)
+    uri, _ = matrix_png(matrix, zmin, zmax, DIFF_SCALE if kind == "difference" else COSINE_SCALE)
+    return (uri, step), (zmin, zmax)
 
 
 @st.cache_data(**_CACHE)
 def hover_lca(source: str, _hierarchy: Hierarchy) -> np.ndarray:
-    """(K, K) hover strings 'LCA name (d = …)' for every class pair, tree order."""
+    """(K, K) hover strings 'LCA name (d = …)' for every class pair, tree order (small K)."""
     h, info = _hierarchy, tree_info(source, _hierarchy)
-    order = info.order
-    lca = h.lca_matrix()[np.ix_(order, order)]
-    dist = info.distances[np.ix_(order, order)]
+    positions = np.arange(len(info.order))
+    lca = info.tree.lca(positions, positions)
+    dist = info.tree.level[lca]
     node_text = {n: h.display(h.names[n]) for n in np.unique(lca)}
     return np.array([[f"{node_text[n]} (d = {d})" for n, d in zip(row_n, row_d)] for row_n, row_d in zip(lca, dist)],
                     dtype=object)
 
 
-def cosine_stats(source: str, hierarchy: Hierarchy, settings: tuple, haf: Frame, simplex: Frame
-                 ) -> dict[str, dict[int, dict[str, float]]]:
-    """Box statistics of the realised cosines W·Wᵀ at each LCA distance, per frame. ``settings`` =
-    (mapping, γ, min_similarity, d, seed), which determine the frames."""
-    dim, seed = settings[-2:]
-    return {"HAFrame": _frame_stats(source, hierarchy, ("haframe", *settings), haf),
-            "ETF": _frame_stats(source, hierarchy, ("etf", dim, seed), simplex)}
-
-
 @st.cache_data(**_CACHE)
-def _frame_stats(source: str, _hierarchy: Hierarchy, key: tuple, _frame: Frame) -> dict[int, dict[str, float]]:
-    gram = _frame.weights @ _frame.weights.T
-    return {d: _box(values) for d, values in cosines_by_distance(gram, tree_info(source, _hierarchy).distances).items()}
+def realised_stats(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float, dim: int,
+                   seed: int | None) -> dict[str, dict[int, dict[str, float]]]:
+    """Box statistics of the realised cosines W·Wᵀ of both built frames at each LCA distance
+    (K ≤ BUILD_MAX_K: the page builds the frames to show that they hit their targets)."""
+    info = tree_info(source, _hierarchy)
+    dist = info.tree.dense()
+    out = {}
+    for name, frame in (("HAFrame", haframe_of(source, _hierarchy, mapping, gamma, m, dim, seed)),
+                        ("ETF", etf_of(_hierarchy.num_classes, dim, seed))):
+        gram = frame.weights @ frame.weights.T
+        out[name] = {d: _box(values) for d, values in cosines_by_distance(gram, dist).items()}
+    return out
 
 
 def _box(values: np.ndarray) -> dict[str, float]:
@@ -146,28 +195,97 @@ def _box(values: np.ndarray) -> dict[str, float]:
     return dict(min=q[0], q1=q[1], median=q[2], q3=q[3], max=q[4], mean=float(values.mean()), n=len(values))
 
 
-def target_levels(info: TreeInfo, target: np.ndarray) -> dict[str, dict[int, float]]:
+def target_levels(info: TreeInfo, gamma: float, mapping: str, m: float) -> dict[str, dict[int, float]]:
     """s(d): the target cosine at each distance d (a function of d alone), HAFrame and ETF."""
-    k = len(target)
-    return {"HAFrame": {d: float(target[i, j]) for d, (i, j) in info.level_pairs.items()},
-            "ETF": {d: -1.0 / (k - 1) for d in info.level_pairs}}
+    k = len(info.order)
+    return {"HAFrame": info.s_of_d(gamma, mapping, m), "ETF": {d: -1.0 / (k - 1) for d in info.levels}}
 
 
 @st.cache_data(**_CACHE)
-def spectral_views(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float, _target: np.ndarray):
-    """Everything that needs S(m)'s eigendecomposition, from one ``eigh``: ({frame: eigenvalues ascending},
-    (K, 3) HAFrame coordinates in class-index order, the share of ‖W‖² they keep, (m values, λ_min(S(m))))
-    with the m values spanning m* and the chosen m. ``_target`` is S(m), fixed by (mapping, γ, m)."""
-    target = _target
-    k = len(target)
-    eig = np.linalg.eigh(target)
+def spectrum(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float) -> dict[str, np.ndarray]:
+    """{frame: eigenvalues of its Gram matrix, ascending}, the HAFrame's from the tree (no K×K matrix)."""
+    k = _hierarchy.num_classes
     simplex = np.full(k, k / (k - 1))
     simplex[0] = 0.0  # the ETF's Gram matrix: eigenvalue 0 (the vectors sum to zero), K/(K−1) K−1 times
-    coords, share = coordinates_3d(target, eig)
+    return {"HAFrame": tree_spectrum(tree_info(source, _hierarchy).tree, gamma, mapping, m), "ETF": simplex}
+
+
+@st.cache_data(**_CACHE)
+def feasibility(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(m values spanning m* and the entered m, λ_min(S(m))) — also for an infeasible m."""
     star = m_star(source, _hierarchy, mapping, gamma)
     pad = max(0.05, 0.5 * abs(star))
     ms = np.linspace(max(-1.0, min(star - pad, m - 0.02)), min(0.99, max(star, m, 0.0) + pad), 81)
-    return {"HAFrame": eig[0], "ETF": simplex}, coords, share, (ms, min_eigenvalue_curve(eig, m, ms))
+    return ms, tree_min_eigenvalue_curve(tree_info(source, _hierarchy).tree, gamma, mapping, ms)
+
+
+@st.cache_data(**_CACHE)
+def coordinates_3d(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float
+                   ) -> tuple[np.ndarray, float]:
+    """(K, 3) HAFrame vectors along S(m)'s top 3 principal axes (class-index order) and the share of
+    ‖W‖²_F (= trace S = K) they keep; Lanczos on the tree for large K."""
+    vals, vecs = tree_top_eigenvectors(tree_info(source, _hierarchy).tree, gamma, mapping, m, 3)
+    top = np.clip(vals, 0.0, None)
+    coords = vecs * np.sqrt(top)
+    if coords.shape[1] < 3:
+        coords = np.pad(coords, ((0, 0), (0, 3 - coords.shape[1])))
+    return coords, float(top.sum() / _hierarchy.num_classes)
+
+
+def spread_coincident(coords: np.ndarray, names: list[str]) -> tuple[np.ndarray, int, int]:
+    """Coordinates where classes that project onto the same point are spread on a small ring around
+    it (perpendicular to the point's direction), so no two classes share a dot. Returns (coordinates,
+    number of such points, number of classes on them). The ring radius is a few % of the view."""
+    scale = float(np.abs(coords).max()) or 1.0
+    keys = np.round(coords / (1e-6 * scale)).astype(np.int64)
+    _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    out = coords.copy()
+    radius = 0.06 * scale
+    crowded = np.flatnonzero(counts > 1)
+    for g in crowded:
+        members = np.flatnonzero(group == g)
+        centre = coords[members[0]]
+        axis = centre / (np.linalg.norm(centre) or 1.0) if np.linalg.norm(centre) > 1e-12 else np.array([0, 0, 1.0])
+        helper = np.array([1.0, 0, 0]) if abs(axis[0]) < 0.9 else np.array([0, 1.0, 0])
+        e1 = np.cross(axis, helper)
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(axis, e1)
+        angles = 2 * np.pi * np.arange(len(members)) / len(members)
+        out[members] = centre + radius * (np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2)
+    return out, len(crowded), int(counts[crowded].sum())
+
+
+def exact_view(target: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Exact 3-D coordinates for 2–4 frame vectors with Gram matrix ``target`` (n×n).
+
+    n ≤ 3: the vectors themselves (they span ≤ 3 dimensions; lengths and angles exact). n = 4: the
+    tips' tetrahedron (any 4 points lie in a 3-D affine space; edge lengths = the chord lengths
+    √(2 − 2·cos), exact). Returns (coordinates (n, 3), whether these are the tips rather than vectors)."""
+    n = len(target)
+    tips = n == 4
+    gram = target
+    if tips:  # centre the tips: their own Gram matrix has rank ≤ 3
+        centre = np.eye(n) - 1.0 / n
+        gram = centre @ target @ centre
+    vals, vecs = np.linalg.eigh(gram)
+    top = np.argsort(vals)[::-1][:3]
+    coords = vecs[:, top] * np.sqrt(np.clip(vals[top], 0.0, None))
+    if coords.shape[1] < 3:
+        coords = np.pad(coords, ((0, 0), (0, 3 - coords.shape[1])))
+    return coords, tips
+
+
+def angles_table(target: np.ndarray, names: list[str]) -> list[dict]:
+    """One row per pair: cosine and angle in degrees."""
+    rows = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            cos = float(np.clip(target[i, j], -1.0, 1.0))
+            rows.append({"class A": names[i], "class B": names[j], "cosine": round(cos, 4),
+                         "angle (°)": round(float(np.degrees(np.arccos(cos))), 2)})
+    return rows
 
 
 # --------------------------------------------------------------------------- images
@@ -198,19 +316,21 @@ def matrix_png(matrix: np.ndarray, zmin: float, zmax: float, scale: str) -> tupl
 # --------------------------------------------------------------------------- figures
 def heatmap_figure(title: str, labels: list[str], spans: list[tuple[int, int, str]], *, zmin: float, zmax: float,
                    scale: str, z: np.ndarray | None = None, lca: np.ndarray | None = None, value_name: str = "cos",
-                   image: tuple[str, int] | None = None) -> go.Figure:
+                   image: tuple[str, int] | None = None, cell_text: bool = False, height: int = 340) -> go.Figure:
     """A tree-ordered K×K heatmap with the groups in ``spans`` outlined along the diagonal.
 
     Pass ``z`` and ``lca`` (hover strings from ``hover_lca``) for plotly cells on category axes (hover: both
     class names, their LCA, the value), or ``image`` (``matrix_png``'s result) for a picture on numeric axes
-    whose hover gives tree-order positions only.
+    whose hover gives tree-order positions only. ``cell_text`` prints each cell's value (small K);
+    ``height`` in pixels (the presenter layout draws larger).
     """
     k = len(labels)
     fig = go.Figure()
     if image is None:
         names = _unique(labels)
         fig.add_heatmap(z=z, x=names, y=names, zmin=zmin, zmax=zmax, colorscale=scale, customdata=lca,
-                        colorbar=dict(thickness=10),
+                        colorbar=dict(thickness=10), texttemplate="%{z:.2f}" if cell_text else None,
+                        textfont=dict(size=max(9, min(16, height // (3 * k)))),
                         hovertemplate=f"%{{y}} · %{{x}}<br>LCA: %{{customdata}}<br>{value_name} = %{{z:.4f}}"
                                       "<extra></extra>")
         fig.update_layout(shapes=[dict(type="rect", x0=a - 0.5, x1=b - 0.5, y0=a - 0.5, y1=b - 0.5, layer="above",
@@ -229,7 +349,9 @@ def heatmap_figure(title: str, labels: list[str], spans: list[tuple[int, int, st
             fig.add_trace(outline)
         axis = dict(showticklabels=False)
     axis.update(range=[-0.5, k - 0.5], showgrid=False, zeroline=False, ticks="", constrain="domain")
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=340, margin=dict(l=4, r=4, t=30, b=4),
+    fig.update_layout(title=dict(text=title, font=dict(size=14 if height < 500 else 22)), height=height,
+                      margin=dict(l=4, r=4, t=30 if height < 500 else 44, b=4),
+                      font=dict(size=12 if height < 500 else 16),
                       showlegend=False, xaxis=dict(axis, tickangle=-60),
                       yaxis=dict(axis, range=[k - 0.5, -0.5], scaleanchor="x", scaleratio=1))
     return fig
@@ -260,10 +382,11 @@ def _outline(spans: list[tuple[int, int, str]], k: int) -> go.Scatter | None:
                       showlegend=False)
 
 
-def distance_figure(stats: dict[str, dict[int, dict[str, float]]], levels: dict[str, dict[int, float]]) -> go.Figure:
-    """Box of the realised cosines at each LCA distance (both frames) and the target line s(d)."""
+def distance_figure(stats: dict[str, dict[int, dict[str, float]]] | None, levels: dict[str, dict[int, float]]
+                    ) -> go.Figure:
+    """Box of the realised cosines at each LCA distance (both frames; None: not built) and the target line s(d)."""
     fig = go.Figure()
-    for name, by_d in stats.items():
+    for name, by_d in (stats or {}).items():
         ds = list(by_d)
         col = lambda key: [by_d[d][key] for d in ds]  # noqa: E731
         fig.add_box(x=ds, q1=col("q1"), median=col("median"), q3=col("q3"), lowerfence=col("min"),
@@ -276,6 +399,51 @@ def distance_figure(stats: dict[str, dict[int, dict[str, float]]], levels: dict[
     fig.update_layout(title="Cosine by LCA distance", height=380, boxmode="group",
                       xaxis=dict(title="hierarchical distance d", dtick=1), yaxis=dict(title="cosine"),
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def gamma_overlay_figure(curves: dict[float, dict[int, float]], etf_level: float, current: float | None
+                         ) -> go.Figure:
+    """s(d) of several γ on one chart (the current γ drawn thick) and the ETF's flat −1/(K−1)."""
+    fig = go.Figure()
+    colours = sample_colorscale("Viridis", np.linspace(0.0, 0.9, max(len(curves), 2)))
+    ds = sorted({d for by_d in curves.values() for d in by_d})
+    for colour, (gamma, by_d) in zip(colours, curves.items()):
+        mine = current is not None and abs(gamma - current) < 1e-9
+        fig.add_scatter(x=list(by_d), y=list(by_d.values()), mode="lines+markers", name=f"γ = {gamma:g}",
+                        line=dict(color=colour, width=4 if mine else 2),
+                        hovertemplate=f"γ = {gamma:g}<br>d = %{{x}}<br>s(d) = %{{y:.4f}}<extra></extra>")
+    fig.add_scatter(x=ds, y=[etf_level] * len(ds), mode="lines", name="ETF", line=dict(color=COLOURS["ETF"], dash="dash"),
+                    hovertemplate="ETF: %{y:.4f}<extra></extra>")
+    fig.update_layout(title="Target cosine by distance, several γ (each at its own m*)", height=380,
+                      xaxis=dict(title="hierarchical distance d", dtick=1), yaxis=dict(title="cosine s(d)"),
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def exact_figure(coords: np.ndarray, names: list[str], tips: bool, colours: list[str]) -> go.Figure:
+    """Three vectors drawn from the origin, or four tips joined into their tetrahedron (all edges)."""
+    fig = go.Figure()
+    n = len(coords)
+    if not tips:
+        for i in range(n):
+            fig.add_scatter3d(x=[0, coords[i, 0]], y=[0, coords[i, 1]], z=[0, coords[i, 2]], mode="lines",
+                              line=dict(color=colours[i], width=6), hoverinfo="skip", showlegend=False)
+        fig.add_scatter3d(x=[0], y=[0], z=[0], mode="markers", marker=dict(size=3, color="black"),
+                          name="origin", hoverinfo="name")
+    else:
+        for i in range(n):
+            for j in range(i + 1, n):
+                fig.add_scatter3d(x=coords[[i, j], 0], y=coords[[i, j], 1], z=coords[[i, j], 2], mode="lines",
+                                  line=dict(color="rgba(90,90,90,0.7)", width=3), hoverinfo="skip", showlegend=False)
+    fig.add_scatter3d(x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers+text", text=names,
+                      textposition="top center", marker=dict(size=7, color=colours), showlegend=False,
+                      hovertemplate="%{text}<extra></extra>")
+    r = float(np.abs(coords).max()) * 1.25 or 1.0
+    axis = dict(range=[-r, r], showbackground=False, title="", showticklabels=False)
+    fig.update_layout(height=420, margin=dict(l=0, r=0, t=30, b=0),
+                      title="the 4 tips (exact edge lengths)" if tips else "the vectors (exact lengths and angles)",
+                      scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube"))
     return fig
 
 

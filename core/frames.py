@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.ultrametric import TreeDistances, tree_critical, tree_factor, tree_kernel_levels, tree_target
+from core.ultrametric import (TreeDistances, lambda_min_measure, tree_critical, tree_factor, tree_kernel_levels,
+                             tree_target)
 
 __all__ = [
     "Frame", "FrameError", "MAPPINGS", "etf", "haframe", "similarity_matrix", "base_kernel",
@@ -371,32 +372,5 @@ def _lambda_min_many(kernel: np.ndarray, ms: np.ndarray) -> np.ndarray:
 
 
 def _lambda_min_eig(vals: np.ndarray, vecs: np.ndarray, ms: np.ndarray) -> np.ndarray:
-    """λ_min((1 − m)E + m·11ᵀ) for many m, given E = V diag(vals) Vᵀ.
-
-    In E's eigenbasis S = aΛ + b·zzᵀ (a = 1 − m, b = m, z = Vᵀ1). Eigenvectors with z_j = 0
-    (e.g. differences of siblings) keep eigenvalue aλ_j; the rest solve the secular equation
-    1 + b·Σ z_j²/(aλ_j − x) = 0, whose smallest root we find by bisection.
-    """
-    weight = (vecs.T @ np.ones(len(vals))) ** 2
-    coupled = weight > 1e-10 * len(vals)
-    lam_c, w_c = vals[coupled], weight[coupled]
-    ms = np.asarray(ms, dtype=np.float64)
-    a, b = 1.0 - ms, ms
-    lowest_free = a * vals[~coupled].min() if (~coupled).any() else np.full(len(ms), np.inf)
-    trivial = np.minimum(a * vals.min(), lowest_free)  # b = 0, or no eigenvector couples to 1
-    if not coupled.any():
-        return trivial
-    # Bisection for every m at once (rows): the root lies below the first pole when b < 0, between the
-    # first two poles (or above the only one) when b > 0.
-    poles = a[:, None] * lam_c[None, :]
-    below = b < 0
-    beyond = poles[:, 1] if len(lam_c) > 1 else poles[:, 0] + b * w_c.sum() + 1.0
-    lo = np.where(below, poles[:, 0] + b * w_c.sum() - 1.0, poles[:, 0])
-    hi = np.where(below, poles[:, 0], beyond)
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        with np.errstate(divide="ignore", invalid="ignore"):  # mid can hit a repeated pole
-            f = 1.0 + b * np.sum(w_c / (poles - mid[:, None]), axis=1)
-        up = (f > 0) == below
-        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    return np.where(b == 0, trivial, np.minimum(0.5 * (lo + hi), lowest_free))
+    """λ_min((1 − m)E + m·11ᵀ) for many m, given E = V diag(vals) Vᵀ (see ``lambda_min_measure``)."""
+    return lambda_min_measure(vals, (vecs.T @ np.ones(len(vals))) ** 2, ms)

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 __all__ = ["TreeDistances", "tree_kernel_levels", "tree_whiten", "tree_critical", "tree_factor",
-           "tree_spectral_measure", "tree_target", "tree_spectrum", "secular_roots", "random_pairs_error"]
+           "tree_spectral_measure", "tree_target", "lambda_min_measure",
+           "tree_min_eigenvalue_curve", "tree_matvec", "tree_top_eigenvectors", "tree_spectrum", "secular_roots", "random_pairs_error"]
 
 BISECT_STEPS, NEWTON_STEPS = 14, 30  # secular equation solver: bracket, then polish
 
@@ -307,6 +308,43 @@ def tree_spectrum(tree: TreeDistances, gamma: float, mapping: str, m: float) -> 
     return np.sort(np.concatenate([coupled, free])) * (1.0 - m)
 
 
+def tree_min_eigenvalue_curve(tree: TreeDistances, gamma: float, mapping: str, ms: np.ndarray) -> np.ndarray:
+    """λ_min(S(m)) for every m in ``ms`` (feasible or not) from one spectral measure of E."""
+    values, weights, free = tree_spectral_measure(tree, tree_kernel_levels(tree, gamma, mapping))
+    return lambda_min_measure(np.concatenate([values, free]), np.concatenate([weights, np.zeros(len(free))]), ms)
+
+
+def tree_matvec(tree: TreeDistances, e: np.ndarray, m: float, x: np.ndarray) -> np.ndarray:
+    """S(m)·x (class-index order) in O(nodes + K): Σ_v α_v·1_v(1_vᵀx) from prefix sums over tree positions."""
+    alpha = _alphas(tree, e) * (1.0 - m)
+    alpha[0] += m
+    xt = np.asarray(x, dtype=np.float64)[tree.order]
+    prefix = np.concatenate([np.zeros((1,) + xt.shape[1:]), np.cumsum(xt, axis=0)])
+    sums = (prefix[tree.stop] - prefix[tree.start]) * alpha.reshape((-1,) + (1,) * (xt.ndim - 1))
+    marks = np.zeros((tree.num_classes + 1,) + xt.shape[1:])
+    np.add.at(marks, tree.start, sums)
+    np.add.at(marks, tree.stop, -sums)
+    out = np.empty_like(xt)
+    out[tree.order] = np.cumsum(marks, axis=0)[:-1]
+    return out
+
+
+def tree_top_eigenvectors(tree: TreeDistances, gamma: float, mapping: str, m: float, count: int = 3
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` largest eigenvalues of S(m) (descending) and their eigenvectors (K, count), by
+    Lanczos (scipy, imported here only) on ``tree_matvec``; dense ``eigh`` for small K."""
+    k = tree.num_classes
+    e = tree_kernel_levels(tree, gamma, mapping)
+    if k <= 600:
+        vals, vecs = np.linalg.eigh(tree_target(tree, e, m))
+    else:
+        from scipy.sparse.linalg import LinearOperator, eigsh
+        op = LinearOperator((k, k), matvec=lambda v: tree_matvec(tree, e, m, v), dtype=np.float64)
+        vals, vecs = eigsh(op, k=count, which="LA", v0=np.ones(k) + np.linspace(0, 1, k), tol=1e-10)
+    top = np.argsort(vals)[::-1][:count]
+    return vals[top], vecs[:, top]
+
+
 def random_pairs_error(weights: np.ndarray, target_of, rows: int = 256, seed: int = 0) -> float:
     """max |W Wᵀ − S| over ``rows`` random rows (all columns): the exactness check at a cost of
     rows·K·d instead of K²·d. ``target_of(idx)`` gives S's rows ``idx`` (class-index order)."""
@@ -315,3 +353,34 @@ def random_pairs_error(weights: np.ndarray, target_of, rows: int = 256, seed: in
     w = torch.from_numpy(weights)
     gram = (w[idx] @ w.T).numpy()
     return float(np.abs(gram - target_of(idx)).max())
+
+
+def lambda_min_measure(vals: np.ndarray, weight: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """λ_min((1 − m)E + m·11ᵀ) for many m, given E's eigenvalues ``vals`` and weight_j = (v_jᵀ1)².
+
+    In E's eigenbasis S = aΛ + b·zzᵀ (a = 1 − m, b = m, z = Vᵀ1). Eigenvectors with z_j = 0
+    (e.g. differences of siblings) keep eigenvalue aλ_j; the rest solve the secular equation
+    1 + b·Σ z_j²/(aλ_j − x) = 0, whose smallest root we find by bisection.
+    """
+    coupled = weight > 1e-10 * len(vals)
+    lam_c, w_c = vals[coupled], weight[coupled]
+    ms = np.asarray(ms, dtype=np.float64)
+    a, b = 1.0 - ms, ms
+    lowest_free = a * vals[~coupled].min() if (~coupled).any() else np.full(len(ms), np.inf)
+    trivial = np.minimum(a * vals.min(), lowest_free)  # b = 0, or no eigenvector couples to 1
+    if not coupled.any():
+        return trivial
+    # Bisection for every m at once (rows): the root lies below the first pole when b < 0, between the
+    # first two poles (or above the only one) when b > 0.
+    poles = a[:, None] * lam_c[None, :]
+    below = b < 0
+    beyond = poles[:, 1] if len(lam_c) > 1 else poles[:, 0] + b * w_c.sum() + 1.0
+    lo = np.where(below, poles[:, 0] + b * w_c.sum() - 1.0, poles[:, 0])
+    hi = np.where(below, poles[:, 0], beyond)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        with np.errstate(divide="ignore", invalid="ignore"):  # mid can hit a repeated pole
+            f = 1.0 + b * np.sum(w_c / (poles - mid[:, None]), axis=1)
+        up = (f > 0) == below
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    return np.where(b == 0, trivial, np.minimum(0.5 * (lo + hi), lowest_free))

@@ -1,12 +1,22 @@
-"""Frames: the Hierarchy-Aware Frame next to the simplex ETF — targets, spectrum, feasibility, 3-D view."""
+"""Frames: the Hierarchy-Aware Frame next to the simplex ETF — targets, spectrum, feasibility, 3-D and exact views."""
 from functools import partial
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app import frame_views as fv
 from app.common import choose_hierarchy
 from core import FrameError
-from core.frames import EXPORT_FORMATS, MAPPINGS, export_frame
+from core.frames import EXPORT_FORMATS, MAPPINGS
+
+FEASIBILITY_TEXT = (
+    "K unit vectors with cosine matrix S exist exactly when no eigenvalue of S is negative; the eigenvalues always "
+    "sum to K (the trace). **ETF**: one zero (its vectors sum to zero) and K−1 equal eigenvalues K/(K−1) — "
+    "perfectly spread. **HAFrame**: small eigenvalues belong to differences between siblings, large ones to the "
+    "coarse groups; at m = m\\* the smallest is exactly 0 and the frame spans K−1 dimensions. **Feasibility**: "
+    "λ_min(S(m)) is negative left of m\\* (red: no frame exists) and positive right of it. *exact* takes m\\*, "
+    "*grid* the reference's first grid value ≥ m\\* (up to 0.01 higher, a little less spread), *value* your own.")
 
 st.title("Frames")
 st.caption("A frame is one fixed unit vector per class; the classifier pulls each class's features onto its vector. "
@@ -38,13 +48,23 @@ dim = int(c4.number_input("dimension d", min_value=k, max_value=max(8 * k, 4096)
                           key=f"frames_dim_{tag}", help="Feature dimension d ≥ K of the classifier."))
 rotation = c5.radio("rotation", ["deterministic", "seeded random"], horizontal=True, key="frames_rotation")
 seed = int(c5.number_input("seed", 0, 2**31 - 1, 0, key="frames_seed")) if rotation == "seeded random" else None
+d1, d2, d3 = st.columns(3)
+fitted = d1.toggle("Colour scale fitted to the off-diagonal cosines", key="frames_fitted",
+                   help="−1…1 shows where cosines sit absolutely; fitted stretches the colours over the range the "
+                        "class pairs actually use, so the tree's steps stand out (and HAFrame and ETF look different).")
+cells = d2.toggle("Values in the cells", key="frames_cells", disabled=k > fv.CELL_TEXT_MAX_K,
+                  help=f"Prints each cosine in its cell (up to {fv.CELL_TEXT_MAX_K} classes).")
+presenter = d3.toggle("Presenter layout (large figures, one at a time)", key="frames_presenter")
 
 try:
-    haf, simplex = fv.frames(*args, mapping, gamma, min_similarity, dim, seed)
-except FrameError as err:
-    st.error(str(err))
+    m = fv.resolve_m(*args, mapping, gamma, min_similarity)
+except FrameError as err:  # keep the explanation on screen: the curve shows where the entered m lies
+    st.error(str(err), icon=":material/block:")
+    entered = float(min_similarity) if mode == "value" else star
+    ms, lam = fv.feasibility(*args, mapping, gamma, entered)
+    st.plotly_chart(fv.feasibility_figure(ms, lam, star, entered), key="frames_feasibility")
+    st.markdown(FEASIBILITY_TEXT)
     st.stop()
-m = haf.min_similarity
 
 # ----------------------------------------------------------------------------- heatmaps
 st.subheader("Target cosines")
@@ -61,95 +81,141 @@ outline = st.selectbox("Outline groups at level", levels or [0], key=f"frames_ou
                        format_func=lambda lvl: f"level {lvl} ({info.groups[lvl]} groups)" if lvl else "none")
 spans = hierarchy.group_spans(outline) if outline else []
 small = k <= fv.HOVER_MAX_K
-mats = fv.cosine_matrices(info, haf.target) if small else None
+mats = fv.cosine_matrices(*args, mapping, gamma, m) if small else None
 lca = fv.hover_lca(*args) if small else None
 figures = {}
 titles = {"haframe": "HAFrame", "etf": "Simplex ETF", "difference": "HAFrame − ETF"}
-for col, (kind, title) in zip(st.columns(3), titles.items()):
+height = 680 if presenter else 340
+places = st.tabs(list(titles.values())) if presenter else st.columns(3)
+for place, (kind, title) in zip(places, titles.items()):
     scale = fv.DIFF_SCALE if kind == "difference" else fv.COSINE_SCALE
     if small:
-        zmin, zmax = fv.colour_range(kind, mats[kind])
-        fig = fv.heatmap_figure(title, info.labels, spans, zmin=zmin, zmax=zmax, scale=scale, z=mats[kind],
-                                lca=lca, value_name="difference" if kind == "difference" else "cos")
+        zmin, zmax = fv.colour_range(kind, mats[kind], fitted)
+        fig = fv.heatmap_figure(title, info.labels, spans, zmin=zmin, zmax=zmax, scale=scale, z=mats[kind], lca=lca,
+                                value_name="difference" if kind == "difference" else "cos", height=height,
+                                cell_text=cells and k <= fv.CELL_TEXT_MAX_K)
     else:
-        image = fv.cosine_image(*args, kind, mapping, gamma, m, haf.target)
-        zmin, zmax = fv.colour_range(kind, haf.target - simplex.target) if kind == "difference" else (-1.0, 1.0)
-        fig = fv.heatmap_figure(title, info.labels, spans, zmin=zmin, zmax=zmax, scale=scale, image=image)
+        image, (zmin, zmax) = fv.cosine_image(*args, kind, mapping, gamma, m, fitted)
+        fig = fv.heatmap_figure(title, info.labels, spans, zmin=zmin, zmax=zmax, scale=scale, image=image,
+                                height=height)
     figures[f"heatmap_{kind}"] = fig
-    col.plotly_chart(fig, key=f"frames_heat_{kind}")
+    place.plotly_chart(fig, key=f"frames_heat_{kind}")
 
 if not small:
     with st.container(border=True):
         st.markdown(f"**Pair inspector** — with {k} classes the heatmaps are images whose hover gives tree-order "
-                    "positions only; pick two classes (by position or name) to read their cosines.")
+                    "positions only; pick two classes (type to search by position or name) to read their cosines.")
         p1, p2 = st.columns(2)
         label = lambda p: f"{p} · {info.labels[p]}"  # noqa: E731
         a = p1.selectbox("class A", range(k), format_func=label, key=f"frames_pair_a_{tag}")
         b = p2.selectbox("class B", range(k), index=1, format_func=label, key=f"frames_pair_b_{tag}")
-        i, j = int(info.order[a]), int(info.order[b])
-        ancestor = hierarchy.lca(hierarchy.leaves[i], hierarchy.leaves[j])
-        st.markdown(f"LCA **{hierarchy.display(ancestor)}** · distance d = {info.distances[i, j]} · HAFrame cos "
-                    f"**{haf.target[i, j]:.4f}** · ETF cos **{simplex.target[i, j]:.4f}** · difference "
-                    f"{haf.target[i, j] - simplex.target[i, j]:+.4f}")
+        d = int(info.tree.distances_between(np.array([a]), np.array([b]))[0, 0])
+        ancestor = hierarchy.names[int(info.tree.lca(np.array([a]), np.array([b]))[0, 0])]
+        cos = 1.0 if d == 0 else info.s_of_d(gamma, mapping, m)[d]
+        etf_cos = 1.0 if d == 0 else -1.0 / (k - 1)
+        st.markdown(f"LCA **{hierarchy.display(ancestor)}** · distance d = {d} · HAFrame cos **{cos:.4f}** · "
+                    f"ETF cos **{etf_cos:.4f}** · difference {cos - etf_cos:+.4f}")
 
 # ----------------------------------------------------------------------------- by distance
 left, right = st.columns([3, 2])
-stats = fv.cosine_stats(*args, (mapping, gamma, min_similarity, dim, seed), haf, simplex)
-figures["cosine_by_distance"] = fv.distance_figure(stats, fv.target_levels(info, haf.target))
+built = k <= fv.BUILD_MAX_K
+stats = fv.realised_stats(*args, mapping, gamma, m, dim, seed) if built else None
+figures["cosine_by_distance"] = fv.distance_figure(stats, fv.target_levels(info, gamma, mapping, m))
 left.plotly_chart(figures["cosine_by_distance"], key="frames_levels")
 right.markdown(
     "#### Cosine by distance\n"
-    "The boxes hold every class pair's cosine in the built frame (W·Wᵀ), grouped by LCA distance d; the dotted "
-    "lines are the targets s(d). Every pair at the same distance gets the same cosine — the boxes are flat — "
-    "because the frame sees the tree only through LCA depths. The HAFrame's staircase falls with d (exponentially "
+    + ("The boxes hold every class pair's cosine in the built frame (W·Wᵀ), grouped by LCA distance d; the dotted "
+       "lines are the targets s(d). Every pair at the same distance gets the same cosine — the boxes are flat — "
+       if built else
+       f"The dotted lines are the targets s(d) (with {k} classes the page does not build the frames just to draw "
+       "boxes; the download builds the exact frame). Every pair at the same distance gets the same cosine ")
+    + "because the frame sees the tree only through LCA depths. The HAFrame's staircase falls with d (exponentially "
     "for the exponential mapping, down towards m); the ETF's line is flat at −1/(K−1): a mistake between siblings "
     "costs as much as one between kingdoms.")
+if mapping == "exponential":
+    gammas = tuple(sorted({*fv.OVERLAY_GAMMAS, float(gamma)}))
+    figures["gamma_overlay"] = fv.gamma_overlay_figure(fv.gamma_curves(*args, gammas), -1.0 / (k - 1), gamma)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(figures["gamma_overlay"], key="frames_gamma_overlay")
+    right.markdown("#### Several γ at once\nEach curve is the exact frame's s(d) for one γ (each at its own m\\*, "
+                   "the thick one is the slider's). Small γ keeps distant classes nearly as close as siblings; large "
+                   "γ separates every branch almost as much as the ETF separates everything, and only the closest "
+                   "relatives stay near each other.")
 
 # ----------------------------------------------------------------------------- spectrum and feasibility
 st.subheader("Spectrum and feasibility")
 left, right = st.columns(2)
-eigenvalues, coords, share, (ms, lam) = fv.spectral_views(*args, mapping, gamma, m, haf.target)
-figures["spectrum"] = fv.spectrum_figure(eigenvalues)
+ms, lam = fv.feasibility(*args, mapping, gamma, m)
+figures["spectrum"] = fv.spectrum_figure(fv.spectrum(*args, mapping, gamma, m))
 figures["feasibility"] = fv.feasibility_figure(ms, lam, star, m)
 left.plotly_chart(figures["spectrum"], key="frames_spectrum")
 right.plotly_chart(figures["feasibility"], key="frames_feasibility")
-st.markdown(
-    "K unit vectors with cosine matrix S exist exactly when no eigenvalue of S is negative; the eigenvalues always "
-    "sum to K (the trace). **ETF**: one zero (its vectors sum to zero) and K−1 equal eigenvalues K/(K−1) — "
-    "perfectly spread. **HAFrame**: small eigenvalues belong to differences between siblings, large ones to the "
-    "coarse groups; at m = m\\* the smallest is exactly 0 and the frame spans K−1 dimensions. **Feasibility**: "
-    "λ_min(S(m)) is negative left of m\\* (red: no frame exists) and positive right of it. *exact* takes m\\*, "
-    "*grid* the reference's first grid value ≥ m\\* (up to 0.01 higher, a little less spread), *value* your own.")
+st.markdown(FEASIBILITY_TEXT)
 
-# ----------------------------------------------------------------------------- 3-D view
+# ----------------------------------------------------------------------------- 3-D views
 st.subheader("The frame in 3-D")
 left, right = st.columns([3, 1])
 colour_level = right.selectbox("Colour by ancestor at level", list(info.groups), key=f"frames_colour_{tag}",
                                format_func=lambda lvl: f"level {lvl} ({info.groups[lvl]} groups)")
+coords, share = fv.coordinates_3d(*args, mapping, gamma, m)
+names = [hierarchy.display(n) for n in hierarchy.leaves]
+shown, crowded, on_rings = fv.spread_coincident(coords, names)
 exact = share > 1 - 1e-9
 view = "exact (the vectors span at most 3 dimensions)" if exact else \
-    f"PCA: the top 3 principal axes keep {share:.1%} of ‖W‖²"
-figures["frame_3d"] = fv.frame_3d_figure(coords, [hierarchy.display(n) for n in hierarchy.leaves],
-                                         [hierarchy.display(g) for g in hierarchy.ancestor_at(colour_level)],
-                                         f"HAFrame vectors ({'exact' if exact else 'PCA'})")
+    f"PCA: the top 3 principal axes keep {share:.1%} of the frame's variance (‖W‖² = K)"
+figures["frame_3d"] = fv.frame_3d_figure(shown, names, [hierarchy.display(g) for g in hierarchy.ancestor_at(colour_level)],
+                                         f"HAFrame vectors ({'exact' if exact else f'PCA, {share:.1%} of the variance'})")
 left.plotly_chart(figures["frame_3d"], key="frames_3d")
+rings = (f" **{on_rings} classes project onto {crowded} shared points** (they differ only in the dropped "
+         "dimensions): each such group is spread on a small ring around its point so every class has its own "
+         "dot — for their true angles use the exact view below." if crowded else "")
 right.markdown(
     f"View: **{view}**. Each point is one class's unit vector; classes sharing an ancestor cluster together, and "
-    f"the clusters themselves follow the tree. Projection shrinks vectors towards the origin when K > 3.\n\n"
+    f"the clusters themselves follow the tree. Projection shrinks vectors towards the origin when K > 3.{rings}\n\n"
     f"**d = {dim}, rotation {rotation}.** The cosines fix the frame only up to a rotation, so d and the rotation "
-    f"change no figure on this page — only the exported weights. With d > K the K-dimensional frame is placed in "
-    f"R^d by a (seeded) random orthonormal map, or zero-padded when deterministic; choose d = your backbone's "
-    f"feature width.")
+    f"change no figure on this page — only the exported weights.")
+
+with st.container(border=True):
+    st.markdown("**Exact view** — any 3 or 4 classes span at most 4 dimensions, so nothing has to be projected away.")
+    subtrees = [n for n, size in zip(range(hierarchy.num_nodes), info.tree.stop - info.tree.start)
+                if 2 <= size <= 4 and n not in set(hierarchy.leaf_ids.tolist())]
+    e1, e2 = st.columns([3, 2])
+    pick = e2.selectbox("…or a whole subtree of 2–4 classes", [None, *subtrees], key=f"frames_exact_subtree_{tag}",
+                        format_func=lambda n: "—" if n is None else hierarchy.display(hierarchy.names[n]))
+    if pick is not None:
+        chosen = [int(info.order[p]) for p in range(info.tree.start[pick], info.tree.stop[pick])]
+    else:
+        chosen = e1.multiselect("Classes (3 or 4; type to search)", range(k), max_selections=4,
+                                default=fv.default_exact_classes(info, hierarchy.group_spans(1)),
+                                format_func=lambda i: names[i], key=f"frames_exact_{tag}")
+    if len(chosen) < 2:
+        st.info("Pick at least two classes.")
+    else:
+        target = info.s_of_d(gamma, mapping, m)
+        idx = np.argsort(info.order)[chosen]  # tree positions of the chosen classes
+        pair_d = info.tree.distances_between(idx, idx)
+        gram = np.array([[1.0 if d == 0 else target[int(d)] for d in row] for row in pair_d])
+        xyz, tips = fv.exact_view(gram)
+        palette = fv.plots.palette(len(chosen))
+        figures["exact_view"] = fv.exact_figure(xyz, [names[i] for i in chosen], tips, palette[:len(chosen)])
+        x1, x2 = st.columns([3, 2])
+        x1.plotly_chart(figures["exact_view"], key="frames_exact_view")
+        x2.dataframe(pd.DataFrame(fv.angles_table(gram, [names[i] for i in chosen])), hide_index=True,
+                     key="frames_exact_angles")
+        x2.caption("Three classes: the vectors themselves, exact. Four: their tips form a tetrahedron whose edges are "
+                   "the exact chord lengths √(2 − 2·cos) (the origin lies off that 3-D slice). The table is the "
+                   "Gram matrix as angles.")
 
 # ----------------------------------------------------------------------------- downloads
 st.subheader("Downloads")
 name = f"haframe_{fv.slug(hierarchy.name)}_K{k}_d{dim}"
 mimes = {"npy": "application/octet-stream", "pt": "application/octet-stream", "csv": "text/csv"}
-st.markdown("**The frame** (HAFrame weights)")
+st.markdown("**The frame** (HAFrame weights, built on click)")
 with st.container(horizontal=True):
     for fmt in EXPORT_FORMATS:
-        st.download_button(f"frame .{fmt}", partial(export_frame, haf, fmt, hierarchy.leaves), f"{name}.{fmt}",
-                           mimes[fmt], key=f"frames_dl_{fmt}", on_click="ignore", icon=":material/download:")
+        st.download_button(f"frame .{fmt}", partial(fv.export_haframe, source, hierarchy, (mapping, gamma, m, dim, seed),
+                                                    fmt), f"{name}.{fmt}", mimes[fmt], key=f"frames_dl_{fmt}",
+                           on_click="ignore", icon=":material/download:")
 st.markdown("**Figures** (standalone HTML)")
 with st.container(horizontal=True):
     for fig_name, fig in figures.items():

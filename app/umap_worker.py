@@ -4,14 +4,16 @@ It runs at the lowest CPU priority with one thread for numba and BLAS (set in it
 parent), so it only uses cycles a training leaves idle and never holds the server's GIL. Protocol on
 stdin/stdout, one request at a time: an 8-byte little-endian length, then an ``.npz`` payload (read
 with ``allow_pickle=False``). Requests: ``features`` (n, d) and optionally ``init`` (n, 2); or
-``warm``. Replies: ``points`` (n, 2), or ``error`` (a string). It exits when stdin closes, i.e. when
-the server exits or is killed.
+``warm``. Replies: ``points`` (n, 2), or ``error`` (a string). It exits when stdin closes or its
+parent process is gone, i.e. when the server exits or is killed.
 """
 from __future__ import annotations
 
 import io
 import os
 import sys
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -34,8 +36,17 @@ def write_message(stream, arrays: dict[str, np.ndarray]) -> None:
     stream.flush()
 
 
+def _exit_with_parent() -> None:
+    """Exit as soon as the server that started us is gone, even in the middle of a long projection."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def main() -> None:
     os.nice(19)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     warnings.filterwarnings("ignore")  # umap's notes about n_jobs and spectral init are not for the server log
     from app.projector import umap_2d, warm_up
 

@@ -1,0 +1,337 @@
+"""What following a live run costs the training, how fast the Collapse view follows, and whether memory stays flat.
+
+Drives the real server (``streamlit run app/main.py``, its own temporary run store) in headless Chromium:
+
+1. cost: trainings started from the Train page with synthetic defaults; one with no page open (the
+   baseline, measured before and after the others), then one each while the Train, Jobs, Collapse or Compare page
+   follows it. Prints the mean epoch time (from metrics.jsonl's ``seconds``) and the ratio to the baseline
+   (goal ≤ 1.15×).
+2. latency: a training in a separate process (as the CLI would) whose snapshots hold ``--points`` points
+   (5,000 by default) while a browser follows the Collapse page; per epoch, the time from the epoch's
+   metrics row appearing on disk to the page's projection showing that epoch (goal ≤ 3 s), for PCA and UMAP.
+3. memory: ``--memory-epochs`` short epochs (100 by default) trained by the server while a browser follows
+   Collapse; the server's RSS (and the UMAP worker's) once the run is set up (after its third evaluation)
+   and at its end (goal: within 10 %).
+
+Timings depend on what else the machine runs; the script prints its load average with the results.
+``--quick`` runs every part at toy sizes (the test suite runs it so the script cannot rot).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import Column, render_table  # noqa: E402
+from core import RunDir  # noqa: E402
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = ("train", "jobs", "collapse", "compare")
+TITLE_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle'))
+                     .map(t => t.textContent).join(' | ')"""
+MAIN_TEXT_JS = """() => (document.querySelector('[data-testid="stMain"]') || document.body).innerText"""
+
+
+# --------------------------------------------------------------------------------------------- server
+class Server:
+    """``streamlit run app/main.py`` on a free port with its own run store; stopped on exit."""
+
+    def __init__(self, runs: Path, env: dict[str, str] | None = None):
+        self.runs = runs
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(runs.parent / "streamlit.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(self.port),
+             "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=ROOT,
+            env={**os.environ, "HAFRAME_RUNS_DIR": str(runs), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+                 **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not self._healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not start; see {self.log.name}")
+            time.sleep(0.5)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                return response.read().strip() == b"ok"
+        except OSError:
+            return False
+
+    def rss_mib(self) -> dict[str, float]:
+        """Resident memory of the server and of each child (the UMAP worker), in MiB."""
+        out = {"server": _rss_mib(self.process.pid)}
+        for child in _children(self.process.pid):
+            out[f"child {child}"] = _rss_mib(child)
+        return out
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+        self.log.close()
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+# --------------------------------------------------------------------------------------------- browser steps
+def wait_idle(page, timeout_s: float = 120.0) -> None:
+    """Until Streamlit shows no running script for 0.5 s."""
+    busy = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
+        return (s && s.offsetParent !== null) || !!document.querySelector('[data-stale="true"]'); }"""
+    page.locator('[data-testid="stAppViewContainer"]').wait_for(state="visible", timeout=120_000)
+    deadline, quiet = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if not page.evaluate(busy):
+            quiet = quiet or time.monotonic()
+            if time.monotonic() - quiet > 0.5:
+                return
+        else:
+            quiet = None
+        page.wait_for_timeout(100)
+
+
+def start_from_train_page(page, server: Server, epochs: int, per_class: int) -> RunDir:
+    """Press Start on the Train page (settings passed in its address) and return the new run."""
+    before = {p.name for p in server.runs.iterdir()}
+    page.goto(f"{server.url}/train?epochs={epochs}&per_class={per_class}", wait_until="domcontentloaded")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    deadline = time.monotonic() + 60
+    while not (new := {p.name for p in server.runs.iterdir() if (p / "config.json").exists()} - before):
+        if time.monotonic() > deadline:
+            raise RuntimeError("Start did not create a run")
+        time.sleep(0.1)
+    return RunDir(server.runs / new.pop())
+
+
+def open_page(page, server: Server, which: str) -> None:
+    """Open one page in a fresh session (it follows the newest run), or none at all."""
+    if which == "none":
+        page.goto("about:blank")
+        return
+    page.goto(f"{server.url}/{which}", wait_until="domcontentloaded")
+    wait_idle(page)
+
+
+def wait_ended(run: RunDir, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while run.live():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{run.name} did not end within {timeout_s:.0f} s")
+        time.sleep(0.3)
+    return run.state()
+
+
+def epoch_seconds(run: RunDir) -> list[float]:
+    return [float(r["seconds"]) for r in run.metrics() if r.get("epoch", 0) > 0 and r.get("seconds")]
+
+
+# --------------------------------------------------------------------------------------------- parts
+def measure_cost(browser, server: Server, epochs: int, per_class: int, pages: tuple[str, ...]) -> list[dict]:
+    """Mean epoch time with each page following the run, against no page (measured first and last)."""
+    rows = []
+    for which in ("none", *pages, "none"):
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        run = start_from_train_page(page, server, epochs, per_class)
+        open_page(page, server, which)
+        state = wait_ended(run, timeout_s=120 + 120 * epochs)
+        page.close()
+        seconds = epoch_seconds(run)
+        rows.append({"part": "cost", "page": which, "run": run.name, "state": state, "epochs": len(seconds),
+                     "epoch_s": sum(seconds) / len(seconds) if seconds else float("nan")})
+    baseline = [r["epoch_s"] for r in rows if r["page"] == "none"]
+    base = sum(baseline) / len(baseline)
+    for row in rows:
+        row["ratio"] = row["epoch_s"] / base
+    return rows
+
+
+def _external_training(runs: Path, epochs: int, points: int, classes_hint: int = 12) -> tuple[subprocess.Popen, str]:
+    """A training in its own process (like ``python -m core.train``) whose snapshots hold ``points`` points."""
+    per_class = -(-points // classes_hint)
+    name = f"latency-{points}-{int(time.time())}"
+    code = ("import sys, json; sys.path.insert(0, %r)\n"
+            "from core import Trainer\nfrom core.build import build_config\nimport dataclasses\n"
+            "c = build_config(json.loads(sys.argv[1]))\n"
+            "c = c.replace(data=dataclasses.replace(c.data, snapshot_size=int(sys.argv[2])))\n"
+            "Trainer(c, root=sys.argv[3], run_name=sys.argv[4]).fit()\n") % str(ROOT)
+    settings = {"dataset": "synthetic", "epochs": epochs, "test_per_class": per_class, "train_per_class": 100}
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(settings), str(points), str(runs), name],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return proc, name
+
+
+def _shown_epoch(page) -> int | None:
+    """The newest epoch the Collapse projection's title names ("epochs 0–7" or "Epoch 7")."""
+    found = re.findall(r"[Ee]pochs? (?:\d+\s*[–-]\s*)?(\d+)", page.evaluate(TITLE_JS))
+    return max(map(int, found)) if found else None
+
+
+def measure_latency(browser, server: Server, epochs: int, points: int, method: str) -> list[dict]:
+    """Per epoch: metrics row on disk → the Collapse projection showing that epoch (with ``method``)."""
+    proc, name = _external_training(server.runs, epochs, points)
+    run = RunDir(server.runs / name)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    rows, row_seen, view_seen, ended = [], {}, {}, None
+    try:
+        deadline = time.monotonic() + 60
+        while not (run.path / "config.json").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the latency training did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        open_page(page, server, "collapse")
+        if method == "UMAP":
+            with contextlib.suppress(Exception):
+                page.get_by_text("UMAP", exact=True).first.click(timeout=10_000)
+        deadline = time.monotonic() + 300 + 120 * epochs
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            for r in run.metrics():
+                row_seen.setdefault(int(r["epoch"]), now)
+            shown = _shown_epoch(page)
+            ready = method == "PCA" or "UMAP," in page.evaluate(MAIN_TEXT_JS)
+            if shown is not None and ready:
+                for e in row_seen:
+                    if e <= shown:
+                        view_seen.setdefault(e, now)
+            if proc.poll() is not None:
+                ended = ended or now
+                if (set(row_seen) <= set(view_seen) and row_seen) or now - ended > 60:
+                    break  # every epoch shown, or the page has not caught up a minute after the end
+            page.wait_for_timeout(150)
+    finally:
+        page.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    for e in sorted(row_seen):
+        rows.append({"part": f"latency {method}", "page": "collapse", "epoch": e, "points": points,
+                     "latency_s": view_seen[e] - row_seen[e] if e in view_seen else float("nan")})
+    return rows
+
+
+def measure_memory(browser, server: Server, epochs: int) -> list[dict]:
+    """RSS of the server (and its UMAP worker) before and after ``epochs`` tiny epochs followed on Collapse."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    run = start_from_train_page(page, server, epochs, 10)
+    open_page(page, server, "collapse")
+    settled = min(3, epochs)  # data, model and first snapshots loaded: growth after this is what could leak
+    deadline = time.monotonic() + 600
+    while len(run.metrics()) < settled and run.live() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    start = server.rss_mib()
+    state = wait_ended(run, timeout_s=600 + 10 * epochs)
+    end = server.rss_mib()  # at the end of the run, the page still open
+    page.close()
+    return [{"part": "memory", "page": "collapse", "run": run.name, "state": state, "epochs": epochs,
+             "process": "server" if proc == "server" else "UMAP worker", "rss_start_mib": start.get(proc, float("nan")),
+             "rss_end_mib": mib, "growth": mib / start[proc] - 1 if proc in start else float("nan")}
+            for proc, mib in end.items()]
+
+
+# --------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="toy sizes for every part (the test suite uses it)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per cost run")
+    parser.add_argument("--per-class", type=int, default=200, help="training images per class (synthetic default)")
+    parser.add_argument("--pages", default=",".join(PAGES), help="pages to follow a run with")
+    parser.add_argument("--points", type=int, default=5000, help="snapshot points for the latency part")
+    parser.add_argument("--latency-epochs", type=int, default=5)
+    parser.add_argument("--memory-epochs", type=int, default=100)
+    parser.add_argument("--parts", default="cost,latency,memory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.per_class, args.points, args.latency_epochs, args.memory_epochs = 2, 10, 240, 2, 3
+    parts = set(args.parts.split(","))
+    pages = tuple(p for p in args.pages.split(",") if p)
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_live_"))
+    (folder / "runs").mkdir()
+    rows: list[dict] = []
+    server = Server(folder / "runs")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            try:
+                if "cost" in parts:
+                    rows += measure_cost(browser, server, args.epochs, args.per_class, pages)
+                if "latency" in parts:
+                    for method in ("PCA", "UMAP"):
+                        rows += measure_latency(browser, server, args.latency_epochs, args.points, method)
+                if "memory" in parts:
+                    rows += measure_memory(browser, server, args.memory_epochs)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    report(rows)
+    return rows
+
+
+def report(rows: list[dict]) -> None:
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings are noisy when it is high)")
+    cost = [r for r in rows if r["part"] == "cost"]
+    if cost:
+        print("\nEpoch time while a page follows the run (goal: ratio ≤ 1.15)")
+        print(render_table([Column("page", "<10", "page"), Column("epochs", ">6", "epochs"),
+                            Column("s/epoch", ">8", "epoch_s", ".2f"), Column("ratio", ">6", "ratio", ".2f"),
+                            Column("state", "<10", "state")], cost))
+    latency = [r for r in rows if r["part"].startswith("latency")]
+    if latency:
+        print("\nEpoch end → Collapse view showing it (goal ≤ 3 s)")
+        print(render_table([Column("method", "<14", "part"), Column("points", ">6", "points"),
+                            Column("epoch", ">5", "epoch"), Column("latency s", ">9", "latency_s", ".2f")], latency))
+    memory = [r for r in rows if r["part"] == "memory"]
+    if memory:
+        print(f"\nResident memory over {memory[0]['epochs']} epochs followed on Collapse (goal: growth ≤ 10 %)")
+        print(render_table([Column("process", "<14", "process"), Column("start MiB", ">9", "rss_start_mib", ".0f"),
+                            Column("end MiB", ">8", "rss_end_mib", ".0f"), Column("growth", ">7", "growth", "+.1%")],
+                           memory))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Helpers for the live-monitoring browser tests: trainings in their own process, state labels, a private server."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from core import RunDir
+
+REPO = Path(__file__).resolve().parents[2]
+APPEARS_MS = 3_000  # a state written on disk must be on the page within this (the issue's promise)
+
+TRAIN_CODE = """
+import json, os, sys, time
+sys.path.insert(0, {repo!r})
+from core import Trainer
+from core.build import build_config
+trainer = Trainer(build_config(json.loads(sys.argv[1])), root=sys.argv[2], run_name=sys.argv[3])
+deadline = time.monotonic() + 25
+while sys.argv[4] and not os.path.exists(sys.argv[4]) and time.monotonic() < deadline:
+    time.sleep(0.05)  # held: the run directory exists, nothing is evaluated yet
+trainer.fit()
+"""
+
+
+def external_training(runs: Path, name: str, hold: Path | None = None, **settings) -> subprocess.Popen:
+    """A training in its own process, as ``python -m core.train`` would run it (settings for build_config).
+    With ``hold``, it creates its run directory and waits (≤ 25 s) until that file exists before training."""
+    choices = {"dataset": "synthetic", "epochs": 2, "train_per_class": 20, **settings}
+    return subprocess.Popen([sys.executable, "-c", TRAIN_CODE.format(repo=str(REPO)), json.dumps(choices), str(runs),
+                             name, str(hold or "")], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(predicate, timeout_s: float = 180.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout_s} s"
+        time.sleep(0.1)
+
+
+def wait_state(run: RunDir, state: str, timeout_s: float = 240.0) -> None:
+    wait_for(lambda: run.state() == state, timeout_s, f"{run.name} on disk: {state}")
+
+
+def main_text(page) -> str:
+    """Visible text of the main area plus the values of its inputs (selectboxes show their choice in one)."""
+    return page.evaluate("""() => { const m = document.querySelector('[data-testid="stMain"]') || document.body;
+        return m.innerText + ' ' + Array.from(m.querySelectorAll('input')).map(i => i.value).join(' '); }""")
+
+
+def expect_label(page, pattern: str, where: str, timeout_ms: int = APPEARS_MS) -> None:
+    """Wait until the main area's text matches ``pattern`` (regex), failing with what it shows instead."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    text = ""
+    while time.monotonic() < deadline:
+        text = main_text(page)
+        if re.search(pattern, text):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{where}: /{pattern}/ not shown within {timeout_ms} ms; the page shows:\n{text[:1500]}")
+
+
+class PrivateServer:
+    """A Streamlit server of our own (the SIGKILL test kills it), on a free port, with a given run store."""
+
+    def __init__(self, runs: Path, log: Path):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url, self.runs_dir, self.log = f"http://127.0.0.1:{port}", runs, log
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+                 "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=REPO,
+                env={**os.environ, "HAFRAME_RUNS_DIR": str(runs), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self.healthy, 90, "server health")
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the server exited:\n{self.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                return response.read().strip() == b"ok"
+        except OSError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything it started (its process group): a crash, not a shutdown."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,174 @@
+"""Browser tests of live monitoring: every page opened at every moment of a run shows its state, and follows it.
+
+Moments: a run that exists but has not evaluated anything yet, between epochs, finished, failed, stopped (Stop on the
+Train page), queued (a second Start while the device is busy) and interrupted (the server SIGKILLed mid-training,
+then restarted). A state written on disk must be on the page within 3 s; nothing else here is timed.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from live_helpers import (APPEARS_MS, PrivateServer, expect_label, external_training, main_text, wait_for,
+                          wait_state)
+from streamlit_page import assert_clean, wait_idle
+
+from core import RunDir
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def label(page_name: str, run: str, state: str) -> str:
+    """Where each page names a run's state: Train's heading line, Collapse's run picker, Jobs' table row."""
+    name = re.escape(run)
+    return {"train": rf"{name} — {state}", "collapse": rf"{name} · \w+ · {state}",
+            "jobs": rf"{name}[\s\S]{{0,120}}?{state}"}[page_name]
+
+
+def open_page(browser, server, path: str):
+    page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/{path}", wait_until="domcontentloaded")
+    wait_idle(page)
+    return page
+
+
+def expect_everywhere(pages: dict, run: str, state: str, moment: str, server=None) -> None:
+    for name, page in pages.items():
+        expect_label(page, label(name, run, state), f"{name} page, {moment}")
+        assert_clean(page, f"{name} page, {moment}", server)
+
+
+def close(pages) -> None:
+    for page in pages.values():
+        page.context.close()
+
+
+def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, browser, tmp_path, shots):
+    name, go = "live-follow", tmp_path / "go"
+    proc = external_training(server.runs_dir, name, hold=go, epochs=3, train_per_class=40)
+    run = RunDir(server.runs_dir / name)
+    wait_for(lambda: (run.path / "config.json").exists(), 60, "the run directory")
+    pages = {"train": open_page(browser, server, f"train?run={name}"), "collapse": open_page(browser, server, "collapse"),
+             "jobs": open_page(browser, server, "jobs")}
+    try:
+        # Before the first evaluation: running, and Collapse says it is still preparing.
+        expect_everywhere(pages, name, "running", "before the first evaluation", server)
+        expect_label(pages["collapse"], "preparing its data|Waiting for the first snapshot", "collapse, preparing")
+        shots(pages["collapse"], "live_collapse_preparing")
+        go.touch()
+        # Between epochs: the first snapshot reaches the Collapse page without a reload.
+        wait_for(lambda: len(run.metrics()) >= 2, 240, "epoch 1 evaluated")
+        assert run.state() == "running"
+        pages["collapse"].locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible", timeout=60_000)
+        expect_everywhere(pages, name, "running", "between epochs", server)
+        shots(pages["train"], "live_train_between_epochs")
+        # Finished: every page that still names it says so (Jobs lists live runs of other processes only).
+        wait_state(run, "finished")
+        del pages["jobs"]
+        expect_everywhere(pages, name, "finished", "after the end", server)
+        shots(pages["train"], "live_train_finished")
+        # Opened after the end.
+        late = {"train": open_page(browser, server, f"train?run={name}")}
+        expect_everywhere(late, name, "finished", "opened after the end", server)
+        close(late)
+    finally:
+        close(pages)
+        proc.kill()
+        proc.wait()
+
+
+def test_a_failed_run_is_labelled_failed(server, browser):
+    name = "live-failed"
+    proc = external_training(server.runs_dir, name, hierarchy="/nonexistent/tree.json")
+    proc.wait(timeout=120)
+    run = RunDir(server.runs_dir / name)
+    assert run.state() == "failed"
+    pages = {"train": open_page(browser, server, f"train?run={name}"), "collapse": open_page(browser, server, "collapse")}
+    try:
+        for page_name, page in pages.items():
+            expect_label(page, label(page_name, name, "failed"), f"{page_name}, failed run")
+        assert "tree.json" in main_text(pages["train"])  # the reason is on the page
+    finally:
+        close(pages)
+
+
+def start(page, epochs: int = 60, per_class: int = 20) -> str:
+    """Press Start on an open Train page; the name of the run it now follows."""
+    page.get_by_label("Epochs", exact=True).fill(str(epochs))
+    page.get_by_label("Epochs", exact=True).press("Tab")
+    page.get_by_label("Training images per class (synthetic)", exact=True).fill(str(per_class))
+    page.get_by_label("Training images per class (synthetic)", exact=True).press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    wait_idle(page)
+    found = re.search(r"(\S+) — (queued|running)", main_text(page))
+    assert found, f"no run after Start: {main_text(page)[:1000]}"
+    return found.group(1)
+
+
+def test_stop_and_queue_show_on_every_page(server, browser, shots):
+    train = open_page(browser, server, "train")
+    first = start(train)
+    second = start(train)  # the device is busy: queued behind the first
+    run1, run2 = RunDir(server.runs_dir / first), RunDir(server.runs_dir / second)
+    jobs = open_page(browser, server, "jobs")
+    collapse = open_page(browser, server, "collapse")
+    try:
+        assert run2.state() == "queued"
+        expect_label(train, label("train", second, "queued"), "train, queued run")
+        expect_label(jobs, label("jobs", second, "queued"), "jobs, queued run")
+        expect_label(jobs, label("jobs", first, "running"), "jobs, running run")
+        shots(jobs, "live_jobs_queue")
+        # Remove the queued run from the Jobs page: it is gone from disk and from the list.
+        jobs.get_by_role("button", name="Remove").click()
+        wait_for(lambda: not run2.path.exists(), 30, "the queued run removed")
+        wait_for(lambda: second not in main_text(jobs), 10, "the removed run off the Jobs page")
+        # Stop the first between epochs, from its Train page.
+        train.goto(f"{server.url}/train?run={first}", wait_until="domcontentloaded")
+        wait_idle(train)
+        wait_for(lambda: len(run1.metrics()) >= 2, 240, "epoch 1 evaluated")
+        train.get_by_role("button", name="Stop").click()
+        wait_state(run1, "stopped", 60)
+        pages = {"train": train, "jobs": jobs, "collapse": collapse}
+        expect_everywhere(pages, first, "stopped", "after Stop", server)
+        shots(train, "live_train_stopped")
+    finally:
+        for page in (train, jobs, collapse):
+            page.context.close()
+
+
+def test_a_killed_server_leaves_an_interrupted_run_that_resumes(browser, tmp_path, shots):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    server = PrivateServer(runs, tmp_path / "server.log")
+    try:
+        train = open_page(browser, server, "train")
+        name = start(train, epochs=40, per_class=20)
+        run = RunDir(runs / name)
+        wait_for(lambda: len(run.metrics()) >= 3, 300, "two epochs trained")
+        server.kill()
+        train.context.close()
+        before = run.metrics()
+        assert run.state() == "interrupted", "a run whose process is gone is not running"
+        assert (run.path / "config.json").exists() and run.snapshot_epochs()
+        assert [r["epoch"] for r in before] == list(range(len(before)))  # no torn or duplicate rows
+
+        server = PrivateServer(runs, tmp_path / "server.log")
+        pages = {"train": open_page(browser, server, f"train?run={name}"),
+                 "collapse": open_page(browser, server, "collapse")}
+        expect_everywhere(pages, name, "interrupted", "after the restart", server)
+        assert run.metrics()[:len(before)] == before, "the run's metrics are unchanged by the restart"
+        shots(pages["train"], "live_train_interrupted")
+        # Resume continues it from its last checkpoint.
+        pages["train"].get_by_role("button", name="Resume").click()
+        wait_for(lambda: run.state() == "running", 60, "the resumed run running")
+        expect_label(pages["train"], label("train", name, "running"), "train, resumed", timeout_ms=APPEARS_MS)
+        wait_for(lambda: len(run.metrics()) > len(before), 300, "a new epoch after the resume")
+        epochs = [r["epoch"] for r in run.metrics()]
+        assert epochs[len(before)] > before[-1]["epoch"] - 1, epochs
+        pages["train"].get_by_role("button", name="Stop").click()
+        wait_state(run, "stopped", 60)
+        close(pages)
+    finally:
+        server.stop()

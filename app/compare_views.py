@@ -61,7 +61,7 @@ def seed_groups(infos: list[RunInfo], group: bool) -> list[list[RunInfo]]:
     out: dict[str, list[RunInfo]] = {}
     for info in infos:
         out.setdefault(info.seed_group, []).append(info)
-    return list(out.values())
+    return [sorted(members, key=lambda m: m.settings.seed) for members in out.values()]
 
 
 def _name(members: list[RunInfo]) -> str:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from core.build import build_config
-from core.config import DATASETS, ConfigError
+from core.config import ConfigError
+from core.data import DATASETS
 from core.distributed import init_from_env, shutdown
 from core.evaluation import format_summary
 from core.models import BACKBONES, HEADS
@@ -34,7 +35,8 @@ _NOT_SETTINGS = {"out", "resume", "progress"}
 
 
 def _registries() -> str:
-    blocks = [("recipes (--recipe)", RECIPES), ("backbones (--backbone)", BACKBONES), ("heads (--head)", HEADS)]
+    blocks = [("recipes (--recipe)", RECIPES), ("datasets (--dataset)", DATASETS), ("backbones (--backbone)", BACKBONES),
+              ("heads (--head)", HEADS)]
     return "\n\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in reg.help().splitlines())
                        for title, reg in blocks)
 
@@ -46,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--recipe", choices=RECIPES.names(),
                    help=f"preset of METHOD.md §7 (default {DEFAULT_RECIPE}); any flag below overrides it")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=list(DATASETS), help="default synthetic (or the recipe's)")
+    g.add_argument("--dataset", choices=DATASETS.names(), help="default synthetic (or the recipe's)")
     g.add_argument("--hierarchy", help="bundled hierarchy name or a hierarchy file (default: the dataset's own)")
     g.add_argument("--limit-train", type=int, help="a class-balanced subset of this many training images (0 = all)")
     g.add_argument("--train-per-class", type=int, help="synthetic only (default 200)")
@@ -106,10 +108,16 @@ class Progress:
         self.tqdm = _tqdm() if bar else None
 
     def __call__(self, event: TrainEvent) -> None:
-        if event.kind == "batch" and self.tqdm is not None:
+        if event.kind == "start":
+            m = event.metrics
+            print(f"{m['device']} × {m['processes']} · {m['train_images']} training / {m['val_images']} validation / "
+                  f"{m['test_images']} test images, {m['steps_per_epoch']} steps per epoch\n"
+                  f"input pipeline: {m['pipeline']}", flush=True)
+        elif event.kind == "batch" and self.tqdm is not None:
             if self.bar is None:
                 self.bar = self.tqdm(total=event.steps, desc=f"epoch {event.epoch}/{event.epochs}", unit="batch",
-                                     leave=False, file=sys.stderr, dynamic_ncols=True)
+                                     leave=False, file=sys.stderr, dynamic_ncols=True,
+                                     disable=None)  # None: no bar when stderr is not a terminal
             self.bar.update(1)
         elif event.kind == "epoch":
             self._close_bar()

@@ -186,7 +186,7 @@ class Trainer:
                 self.run_dir.write_status("running", epoch=0, epochs=epochs)
             self._setup()
             first = self._restore() if self._resume is not None else 0
-            self._emit("start", first)
+            self._emit("start", first, metrics=self._describe())
             if self._resume is None:
                 self._save_checkpoints(0, self._evaluate(0, {"seconds": 0.0}))
             for epoch in range(first + 1, epochs + 1):
@@ -265,6 +265,15 @@ class Trainer:
             self.run_dir.save_hierarchy(hierarchy)
             self.run_dir.save_frame(self.parts.target, None if self.frame is None else self.frame.weights)
 
+    def _describe(self) -> dict:
+        """What the run uses, for the "start" event (the CLI prints it)."""
+        return {"device": describe_device(str(self.device.type)), "processes": self.dist.world,
+                "pipeline": self.data.describe_pipeline(self.device), "train_images": self.data.split_size("train"),
+                "val_images": self.data.split_size("val") if self.has_val else 0,
+                "test_images": self.data.split_size("test"), "steps_per_epoch": self.steps,
+                "bf16_autocast": self.amp, "channels_last": self.channels_last,
+                "compiled": self.config.runtime.compile}
+
     def _restore(self) -> int:
         """Load checkpoint_last.pt into model and optimiser; drop metrics rows it does not cover."""
         state = self._resume
@@ -289,15 +298,13 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         generator = epoch_generator(self.config.seed, epoch)
-        batch, world, rank = self.config.optim.batch_size, self.dist.world, self.dist.rank
-        share = batch // world
+        shard = (self.dist.rank, self.dist.world)  # every rank draws the same global batch and trains its share
         totals = torch.zeros(4, device=self.device)  # loss, CE, cosine term, accuracy; synced once per epoch
-        batches = self.data.batches("train", batch, self.device, generator=generator, train=True, drop_last=True)
+        batches = self.data.batches("train", self.config.optim.batch_size, self.device, generator=generator,
+                                    train=True, drop_last=True, shard=shard)
         for step, (images, labels) in enumerate(batches, start=1):
             if self._stop.is_set():
                 raise _Stopped
-            if world > 1:  # every rank draws the same global batch and trains its slice
-                images, labels = images[rank * share:(rank + 1) * share], labels[rank * share:(rank + 1) * share]
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             features, logits = self.train_step(images)

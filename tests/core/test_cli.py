@@ -44,3 +44,23 @@ def test_core_imports_no_ui_libraries():
     code = "import sys, core, core.train; print(sorted(m for m in ('streamlit', 'plotly', 'umap') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_paper_recipe_on_a_generated_cifar100(tmp_path, capsys):
+    """--recipe cifar100 with a light backbone: the preset's γ/α/lrs, K = 100 so hdist@20 is reported."""
+    import json
+
+    from fixtures_data import write_cifar100
+
+    write_cifar100(tmp_path / "data", train_per_class=3, test_per_class=1)
+    out = tmp_path / "run"
+    code = main(["--recipe", "cifar100", "--root", str(tmp_path / "data"), "--backbone", "small_cnn", "--width", "4",
+                 "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "cifar100" and config["data"]["name"] == "cifar100"
+    assert config["frame"]["gamma"] == 2.0 and config["optim"]["alpha"] == 0.4 and config["optim"]["lr"] == 0.01
+    assert config["model"]["backbone"] == "small_cnn" and config["optim"]["epochs"] == 1  # flags override
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all("hdist@20" in row for row in rows)
+    assert "hdist@20" in json.loads((out / "test_summary.json").read_text())["rows"]["crm"]

@@ -2,12 +2,14 @@
 
 Public façade::
 
-    from core import load_hierarchy, haframe, etf, HAFrameLoss, RunConfig, Trainer, list_runs
+    from core import load_hierarchy, haframe, etf, HAFrameLoss, build_config, Trainer, list_runs
 
 Modules: hierarchy (trees, distances), formats (file readers/writers), frames (HAFrame, ETF,
-diagnostics), losses, data, models, metrics, config, training, runs, train (CLI).
+diagnostics), losses, data, models, metrics, config, recipes, build (choices → config → run parts),
+training, evaluation, rng, distributed, runs, train (CLI).
 """
-from core.config import DataConfig, FrameConfig, ModelConfig, OptimConfig, RunConfig
+from core.build import build_config, build_run
+from core.config import DataConfig, EvalConfig, FrameConfig, ModelConfig, OptimConfig, RunConfig, RuntimeConfig
 from core.formats import bundled_hierarchies, load_bundled, load_hierarchy, resolve_hierarchy
 from core.frames import Frame, FrameError, etf, haframe
 from core.hierarchy import Hierarchy, HierarchyError
@@ -16,7 +18,8 @@ from core.runs import RunDir, list_runs
 from core.training import TrainEvent, Trainer
 
 __all__ = [
-    "DataConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RunConfig",
+    "DataConfig", "EvalConfig", "FrameConfig", "ModelConfig", "OptimConfig", "RunConfig", "RuntimeConfig",
+    "build_config", "build_run",
     "bundled_hierarchies", "load_bundled", "resolve_hierarchy",
     "Frame", "FrameError", "etf", "haframe",
     "Hierarchy", "HierarchyError", "load_hierarchy",

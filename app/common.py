@@ -56,7 +56,9 @@ def choose_hierarchy(key: str = "hierarchy") -> tuple[Hierarchy, str] | None:
                                   key=f"_{key}_select")
     st.session_state[f"{key}_choice"] = choice
     if choice != UPLOAD_LABEL:
-        return bundled(choice), choice
+        hierarchy = bundled(choice)
+        _badge(hierarchy, hierarchy.name)
+        return hierarchy, choice
     file = st.sidebar.file_uploader("Hierarchy file", type=UPLOAD_TYPES, key=f"_{key}_upload",
                                     help="JSON tree, CSV parent,child edges, Newick, isa.txt, a distance matrix (.npz), or the "
                                          "field's pickles (nltk tree, distance dict .pkl.xz, label rows), read without running code")
@@ -64,18 +66,51 @@ def choose_hierarchy(key: str = "hierarchy") -> tuple[Hierarchy, str] | None:
         saved = st.session_state.get(f"{key}_upload")
         if saved is None:
             st.info("Upload a hierarchy file in the sidebar, or pick a bundled one.")
+            (st.session_state.get(BADGE_SLOT) or st.sidebar).caption(":material/account_tree: No hierarchy loaded yet.")
             return None
         data, filename = saved
     else:
         data, filename = file.getvalue(), file.name
     try:
         hierarchy = uploaded(data, filename)
-    except HierarchyError as err:  # the message names the file and the spot
-        st.sidebar.error(f"Could not read this hierarchy. {err}", icon=":material/error:")  # under the uploader
-        st.error(f"Could not read this hierarchy. {err}", icon=":material/error:")
+    except HierarchyError as err:  # once, right under the uploader the user just used; the message names file and spot
+        st.sidebar.error(f"Could not read this hierarchy. {err}", icon=":material/error:")
+        st.info("No hierarchy loaded: the file in the sidebar could not be read (the message is under the uploader).",
+                icon=":material/arrow_back:")
+        (st.session_state.get(BADGE_SLOT) or st.sidebar).caption(f":material/account_tree: No hierarchy loaded "
+                                                                 f"({filename} could not be read).")
         return None
     st.session_state[f"{key}_upload"] = (data, filename)
+    _badge(hierarchy, f"{filename} (uploaded)")
     return hierarchy, str(_save_upload(data, filename))
+
+
+BADGE_SLOT = "_hierarchy_badge_slot"
+
+
+def hierarchy_badge(key: str = "hierarchy") -> None:
+    """Name the hierarchy in use at the top of the sidebar, on every page: app/main.py calls this before the
+    page runs (from session state, so an upload stays named after a page change has cleared the uploader);
+    a page with the picker then rewrites it with the choice it just made."""
+    st.session_state[BADGE_SLOT] = slot = st.sidebar.empty()
+    choice = st.session_state.get(f"_{key}_select") or st.session_state.get(f"{key}_choice", "synthetic")
+    saved = st.session_state.get(f"{key}_upload")
+    try:
+        if choice != UPLOAD_LABEL:
+            _badge(bundled(choice), bundled(choice).name, slot)
+        elif saved is not None:
+            _badge(uploaded(*saved), f"{saved[1]} (uploaded)", slot)
+        else:
+            slot.caption(":material/account_tree: No hierarchy loaded yet.")
+    except (HierarchyError, OSError, ValueError):
+        slot.caption(":material/account_tree: No hierarchy loaded.")
+
+
+def _badge(hierarchy: Hierarchy, title: str, slot=None) -> None:
+    """'In use: <name> · K classes, height H' in the badge slot (or the sidebar when there is none)."""
+    slot = slot or st.session_state.get(BADGE_SLOT) or st.sidebar
+    slot.markdown(f":material/account_tree: **In use:** {title} · {hierarchy.num_classes:,} classes, "
+                  f"height {hierarchy.height}")
 
 
 def _save_upload(data: bytes, filename: str) -> Path:

@@ -6,7 +6,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `core` a
 
 import streamlit as st  # noqa: E402
 
-from app.common import projector  # noqa: E402
+from app.common import hierarchy_badge, projector  # noqa: E402
 
 st.set_page_config(page_title="HAFrame Studio", page_icon=":material/account_tree:", layout="wide")
 projector()  # start compiling UMAP in the background as soon as the app is up
@@ -14,6 +14,7 @@ projector()  # start compiling UMAP in the background as soon as the app is up
 # Not "pages/": Streamlit would list that folder as a provisional menu before st.navigation runs.
 PAGES = Path(__file__).parent / "views"
 navigation = st.navigation([
+    st.Page(PAGES / "primer.py", title="Primer", icon=":material/school:"),
     st.Page(PAGES / "hierarchy.py", title="Hierarchy", icon=":material/account_tree:", default=True),
     st.Page(PAGES / "frames.py", title="Frames", icon=":material/grid_on:"),
     st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
@@ -22,5 +23,6 @@ navigation = st.navigation([
     st.Page(PAGES / "mistakes.py", title="Mistakes", icon=":material/rule:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
 ])
+hierarchy_badge()  # the hierarchy in use, named in the sidebar on every page
 navigation.run()
 st.sidebar.caption("HAFrame Studio — hierarchy-aware neural collapse (Liang & Davis, ICCV 2023)")

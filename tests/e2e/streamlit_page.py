@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-NAV = ["Hierarchy", "Frames", "Train", "Jobs", "Collapse", "Mistakes", "Compare"]  # app/main.py's sidebar links, in order
+NAV = ["Primer", "Hierarchy", "Frames", "Train", "Jobs", "Collapse", "Mistakes", "Compare"]  # app/main.py's sidebar links, in order
 
 BUSY_JS = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
     return (s && s.offsetParent !== null) || !!document.querySelector('[data-stale="true"]'); }"""

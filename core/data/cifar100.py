@@ -43,6 +43,9 @@ def cifar100_folders(root: str = "") -> list[Path]:
 
 
 def load_cifar100(cfg) -> Dataset:
+    if cfg.image_size not in (0, 32):
+        raise ValueError(f"data.image_size: CIFAR-100 images are 32×32 and are not resized; leave it 0 (or 32), "
+                         f"got {cfg.image_size}")
     if cfg.download:
         _download(cfg.root)
     base = find_root(cifar100_folders(cfg.root), _present, "CIFAR-100", f"{FOLDER}/{{train,test,meta}}",

@@ -35,6 +35,11 @@ def test_cifar100_split_labels_and_bundled_tree(cifar_root):
     assert torch.equal(torch.bincount(data.labels("val")), torch.ones(100, dtype=torch.int64))
 
 
+def test_cifar100_is_not_resized(cifar_root):
+    with pytest.raises(ValueError, match="32×32"):
+        load_dataset(DataConfig(name="cifar100", root=str(cifar_root), image_size=224))
+
+
 def test_cifar100_val_is_the_last_images_of_each_class_in_file_order(cifar_root):
     from core.data.cifar100 import read_batch
 

@@ -149,3 +149,21 @@ def test_batch_larger_than_the_training_set_is_a_clear_error(tmp_path, tiny_conf
     with pytest.raises(ConfigError, match="larger than the training set"):
         Trainer(config, root=tmp_path).fit()
     assert json.loads((next(tmp_path.iterdir()) / "status.json").read_text())["state"] == "failed"
+
+
+def test_the_training_step_under_bf16_autocast_keeps_the_head_in_float32():
+    """The CUDA path's autocast, exercised on the CPU (bf16 autocast exists there too)."""
+    from core.training import _TrainStep
+
+    config = build_config({"width": 4, "device": "cpu", "train_per_class": 4, "test_per_class": 2, "image_size": 16})
+    parts = build_run(config)
+    images, _ = next(parts.data.batches("train", 8, "cpu"))
+    parts.model.eval()
+    plain_f, plain_logits = _TrainStep(parts.model, amp=False, device_type="cpu")(images)
+    mixed_f, mixed_logits = _TrainStep(parts.model, amp=True, device_type="cpu")(images)
+    assert mixed_f.dtype == mixed_logits.dtype == torch.float32
+    assert not torch.equal(mixed_f, plain_f)  # the trunk really ran in bf16
+    torch.testing.assert_close(mixed_logits, plain_logits, rtol=0.1, atol=0.1)
+    channels_last = images.contiguous(memory_format=torch.channels_last)
+    parts.model.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(_TrainStep(parts.model, False, "cpu")(channels_last)[1], plain_logits)

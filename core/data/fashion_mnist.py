@@ -30,10 +30,14 @@ FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 MEAN, STD = (0.286,), (0.353,)
 
 
+LEGACY_DOWNLOAD = Path(__file__).resolve().parents[2] / "checkpoints" / ".data" / "FashionMNIST" / "raw"
+
+
 def fashion_mnist_folders(root: str = "") -> list[Path]:
-    """Folders that may hold the four idx files, in search order."""
-    debian = [] if root else list(FASHION_MNIST_DIRS)
-    return debian + [p for base in search_roots(root) for p in (base / "fashion-mnist", base / "FashionMNIST" / "raw")]
+    """Folders that may hold the four idx files, in search order (with no root: Debian's first, and last
+    the folder earlier versions downloaded into)."""
+    found = [p for base in search_roots(root) for p in (base / "fashion-mnist", base / "FashionMNIST" / "raw")]
+    return found if root else [*FASHION_MNIST_DIRS, *found, LEGACY_DOWNLOAD]
 
 
 def load_fashion_mnist(hierarchy: Hierarchy | None = None, root: str = "", download: bool = False,

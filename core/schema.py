@@ -77,11 +77,16 @@ def _entries() -> list[Metric]:
         Metric("train_cos", "cosine loss", "", True, "loss", "cos loss"),
         Metric("train_acc", "training accuracy", "%", False, "accuracy", "train acc %",
                "top-1 on the training batches during the epoch (augmented, model in training mode)"),
+        Metric("val_top1", "validation top-1 accuracy", "%", False, "accuracy", "val top-1 %",
+               "top-1 on the validation split; checkpoint_best.pt keeps the epoch where it peaked"),
     ]
     system = [
         Metric("epoch", "epoch", "", None, "system"),
         Metric("seconds", "epoch time", "s", True, "system", "s/epoch"),
         Metric("lr", "learning rate", "", None, "system", "lr"),
+        Metric("head_lr", "learning rate, transformation head", "", None, "system", "head lr"),
+        Metric("gpu_mem_gib", "peak GPU memory", "GiB", True, "system", "GPU mem",
+               "largest GPU memory allocated by tensors during the epoch's training"),
     ]
     train_collapse = [replace(m, key=m.key + TRAIN_SUFFIX, label=f"{m.label} · train",
                               short=f"{m.header} · train") for m in collapse]

@@ -51,7 +51,7 @@ def fingerprint(run: RunDir) -> tuple:
     A handful of stat calls and two tiny JSON reads (status, heartbeat): cheap enough every second."""
     path = run.path
     return (run.state(), _stat(path / "status.json"), _stat(path / "metrics.jsonl"),
-            _stat(path / "hierarchy.json"), _stat(path / "snapshots"), _stat(path / "checkpoint.pt"))
+            _stat(path / "hierarchy.json"), _stat(path / "snapshots"), _stat(path / "checkpoint_last.pt"))
 
 
 def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False,

@@ -12,7 +12,8 @@ Splits, as laid out under the root: ``train/`` with ``val/`` (or ``valid/``, ``v
 ``train/``. Without split folders, each class is split at random (seeded): ``val_fraction`` for
 validation, as much for test, the rest for training (classes of fewer than 3 images stay in train).
 
-Only the root's own files are read: hidden entries are skipped, symbolic links are not followed into
+Image size (``DataConfig.image_size`` 0): 224, or the shorter side of the first training images when
+they are smaller. Only the root's own files are read: hidden entries are skipped, symbolic links are not followed into
 folders, and a file whose real path lies outside the root is ignored.
 """
 from __future__ import annotations
@@ -68,13 +69,28 @@ def load_imagefolder(cfg) -> Dataset:
                                                                           ("test", test))}
         notes = (f"no train/ folder: a seeded stratified split per class ({cfg.val_fraction:.0%} val, "
                  f"{cfg.val_fraction:.0%} test)")
-    size = cfg.image_size or DEFAULT_SIZE
+    size = cfg.image_size or _default_size(splits["train"].files)
     return assemble(cfg, "imagefolder", hierarchy, splits, IMAGENET_MEAN, IMAGENET_STD, size,
                     "random_resized_crop_flip", notes + f"; {len(class_names)} classes from {root}")
 
 
 DATASETS.add("imagefolder", "your images: <root>/<class>/*.png (nested folders = the hierarchy); --root",
              DatasetSpec(load_imagefolder, FOLDER_HIERARCHY, lambda cfg: [Path(cfg.root)] if cfg.root else []))
+
+
+def _default_size(files: tuple[str, ...], sample: int = 16) -> int:
+    """DEFAULT_SIZE (224), or the shorter side of the smallest of the first ``sample`` images when smaller
+    (a folder of 32×32 images trains at 32, not upsampled to 224). Reads image headers only."""
+    from PIL import Image
+
+    sides = []
+    for path in files[:sample]:
+        try:
+            with Image.open(path) as image:
+                sides.append(min(image.size))
+        except OSError:
+            continue  # an unreadable file fails later, with its name, when it is loaded
+    return min([DEFAULT_SIZE, *sides])
 
 
 def _root(root: str) -> Path:

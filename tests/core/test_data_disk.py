@@ -245,6 +245,12 @@ def test_imagefolder_batches_from_files(tmp_path):
     assert "DataLoader" in data.describe_pipeline("cpu")
 
 
+def test_imagefolder_small_images_are_not_upsampled_by_default(tmp_path):
+    write_image_tree(tmp_path, {"a": 3, "b": 3}, size=12)
+    assert load_dataset(DataConfig(name="imagefolder", root=str(tmp_path))).image_size == 12
+    assert load_dataset(DataConfig(name="imagefolder", root=str(tmp_path), image_size=20)).image_size == 20
+
+
 def test_imagefolder_without_a_root_says_how(tmp_path):
     with pytest.raises(DatasetNotFound, match="--root"):
         load_dataset(DataConfig(name="imagefolder"))

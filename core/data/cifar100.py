@@ -50,7 +50,7 @@ def load_cifar100(cfg) -> Dataset:
         _download(cfg.root)
     base = find_root(cifar100_folders(cfg.root), _present, "CIFAR-100", f"{FOLDER}/{{train,test,meta}}",
                      f"Pass --download to fetch it ({URL}, 161 MiB) into {download_root(cfg.root)}, or extract "
-                     f"that archive into a folder searched yourself, or pass --root DIR.")
+                     f"that archive yourself into a folder listed above, or pass --root DIR.")
     folder = base / FOLDER
     fine_names = _fine_names(folder / "meta")
     hierarchy = match_cifar_hierarchy(resolve_hierarchy(cfg.hierarchy), fine_names)

@@ -59,7 +59,7 @@ def load_fgvc_aircraft(cfg) -> Dataset:
     base = find_root(fgvc_folders(cfg.root), _present, "FGVC-Aircraft",
                      f"{FOLDER}/data/{{images/, variants.txt, images_variant_train.txt, …}}",
                      f"Pass --download to fetch it ({URL}, 2.6 GiB) into {download_root(cfg.root)}, or extract "
-                     "that archive into a folder searched yourself, or pass --root DIR.")
+                     "that archive yourself into a folder listed above, or pass --root DIR.")
     splits, variants = {}, None
     for split in SPLITS:
         files, labels, variants = _official_split(base, split)

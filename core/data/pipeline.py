@@ -68,7 +68,11 @@ def _free_memory(device: torch.device) -> int:
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 2**20:,.0f} MiB"
+    """Bytes in the unit that reads best: KiB, MiB or GiB."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes / 2**10:,.0f} KiB"
 
 
 class _Normaliser:

@@ -4,6 +4,8 @@
     python bench/gpu_check.py --allow-cpu        # without CUDA: says "no CUDA device", runs the same
                                                  # checks on CPU and exits 0 when they pass
     python bench/gpu_check.py --quick            # small sizes (tiny trainer config, quick benches)
+    python bench/gpu_check.py --only resnet50_step wrn_step   # just the training-step comparison
+    python bench/gpu_check.py --compile          # also torch.compile the fast steps
     OUT=/some/dir python bench/gpu_check.py      # also writes $OUT/gpu_check.json
 
 Checks, in order (each one is timed and recorded even when an earlier one failed):
@@ -15,6 +17,19 @@ Checks, in order (each one is timed and recorded even when an earlier one failed
   haframe_cpu    time of core.frames.haframe() for K = 1010 (NumPy, CPU) and its exactness
   bench_loss     bench/bench_loss.py main() on CPU and CUDA (ours vs the reference loops; must agree)
   bench_training bench/bench_training.py main() on CUDA (train / eval images per second)
+  resnet50_step  side by side in this process: a ResNet-50 HAFrame training step (K = 1010, B = 256,
+                 224×224) as the trainer runs it (bf16 autocast for the network, channels_last,
+                 cudnn.benchmark, the vectorised loss in float32, SGD with the trunk/head groups)
+                 against the same step built as the reference does it (float32, NCHW, the loss's
+                 per-class Python loop and per-sample soft-target loop: METHOD.md §6, §12.5); same
+                 initial weights and batch; prints ms/step, images/s and the ratio
+                 (targets on an H100-class GPU: ≥ 6× the reference step, ≥ 3,500 images/s)
+  wrn_step       a WRN-28-8 HAFrame step on 32×32 CIFAR-sized inputs at B = 64, as the trainer runs
+                 it (target on an H100-class GPU: ≤ 10 ms per step)
+                 --quick shrinks both (ResNet-50 at 16×16, B = 2, K = 100; WRN-28-2 at 16×16, B = 2) so the
+                 test suite runs them on CPU. Timings are printed, never asserted: a step check
+                 passes when both steps ran, their losses are finite and the first losses agree
+                 (same weights and batch; 5 % for bf16 against float32).
 
 The JSON summary is rewritten after every check, so a run cut short still leaves what it did.
 Exit status: 0 when every check passed (on CPU only with --allow-cpu), 1 otherwise.
@@ -40,6 +55,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 NO_CUDA = "no CUDA device"
+CHECK_NAMES = ("environment", "trainer", "loss_cuda_cpu", "haframe_cpu", "bench_loss", "bench_training",
+               "resnet50_step", "wrn_step")
 LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-5
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-6
 
@@ -100,9 +117,9 @@ def check_trainer(device: torch.device, quick: bool) -> dict:
         fit_s = time.perf_counter() - start
         status, rows = run.status(), run.metrics()
         param_device = next(trainer.model.parameters()).device.type
-        state = torch.load(run.path / "checkpoint.pt", map_location="cpu", weights_only=True)
+        state = torch.load(run.path / "checkpoint_last.pt", map_location="cpu", weights_only=True)
         fresh = build_model(config.model, trainer.data.channels, trainer.data.num_classes,
-                            None if trainer.frame is None else trainer.frame.weights)
+                            None if trainer.frame is None else trainer.frame.weights, head=config.frame.head)
         fresh.load_state_dict(state["model"])
         via_rundir = run.load_checkpoint()  # the app's own loader (also weights_only=True)
     finally:
@@ -181,6 +198,154 @@ def check_bench_training(device: torch.device, quick: bool) -> dict:
     return {"ok": all(r["state"] == "finished" for r in rows), "details": {"rows": rows}}
 
 
+# --------------------------------------------------------------------------- training steps
+STEP_TARGETS = {"speedup": 6.0, "img_per_s": 3500.0, "wrn_ms": 10.0}  # H100-class, printed only
+AGREE_RTOL = 0.05  # first-step losses: bf16 network vs float32 reference on the same weights and batch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _frame_model(backbone: str, k: int, gamma: float, seed: int = 0):
+    """(model, frame) for a HAFrame head on ``backbone`` over the reference hierarchy with K = k."""
+    from bench.common import load_case
+    from core.config import ModelConfig
+    from core.frames import haframe
+    from core.models import build_model
+
+    _, dist, _ = load_case(k)
+    frame = haframe(dist, gamma=gamma, min_similarity="exact", seed=seed)
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(backbone=backbone), 3, k, frame.weights, head="haframe"), frame
+
+
+def _sgd(model):
+    """SGD with the trunk / head groups at their peak rates (METHOD.md §7), weight decay on everything."""
+    from core.models import param_groups
+
+    groups = param_groups(model)
+    return torch.optim.SGD([{"params": groups["trunk"], "lr": 0.01}, {"params": groups["head"], "lr": 0.01}],
+                           lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def fast_step(model, frame, device: torch.device, compile_model: bool = False):
+    """The trainer's step: network under bf16 autocast (CUDA), channels_last, the head and the
+    vectorised HAFrame loss in float32. Returns step(images, labels) → detached loss tensor."""
+    from core.losses import HAFrameLoss
+
+    cuda = device.type == "cuda"
+    model = model.to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    network = torch.compile(model.forward_features) if compile_model else model.forward_features
+    loss_fn = HAFrameLoss(frame.weights, frame.target, alpha=0.4, beta=0.6).to(device)
+    optimizer = _sgd(model)
+
+    def step(images, labels):
+        if cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            features = network(images)
+        loss = loss_fn(features.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return step
+
+
+def reference_step(model, frame, device: torch.device):
+    """The step as the reference builds it: float32, NCHW, logits z = f Wᵀ and the loss with its
+    per-sample soft-target loop and per-class cosine loop (bench/bench_loss.py's baseline)."""
+    from bench.bench_loss import make_batch_soft_labels, reference_loss
+
+    model = model.to(device)
+    weights = torch.as_tensor(frame.weights, dtype=torch.float32, device=device)
+    similarity = torch.as_tensor(frame.target, dtype=torch.float32, device=device)
+    optimizer = _sgd(model)
+    k = len(weights)
+
+    def step(images, labels):
+        features = model.forward_features(images)
+        soft = make_batch_soft_labels(similarity, labels, k, len(labels))
+        loss = reference_loss(0.6, 0.4, weights, features, labels, soft)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return step
+
+
+def time_steps(step, images, labels, warmup: int, repeats: int) -> tuple[float, float]:
+    """(mean seconds per step over ``repeats`` after ``warmup`` steps, the first step's loss)."""
+    first = float(step(images, labels))
+    for _ in range(max(0, warmup - 1)):
+        step(images, labels)
+    _sync(images.device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        loss = step(images, labels)
+    _sync(images.device)
+    seconds = (time.perf_counter() - start) / repeats
+    if not np.isfinite(float(loss)):
+        raise FloatingPointError("a training step gave a non-finite loss")
+    return seconds, first
+
+
+def _batch(batch: int, size: int, k: int, device: torch.device):
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, size, size, generator=gen).to(device)
+    return images, torch.randint(0, k, (batch,), generator=gen).to(device)
+
+
+def _free(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def check_resnet50_step(device: torch.device, quick: bool, compile_model: bool = False) -> dict:
+    import copy
+
+    k, batch, size, warmup, repeats = (100, 2, 16, 1, 1) if quick else (1010, 256, 224, 3, 10)
+    torch.backends.cudnn.benchmark = True  # both: the reference's start_training sets it too
+    model, frame = _frame_model("resnet50", k, gamma=5.0)
+    images, labels = _batch(batch, size, k, device)
+    ref_s, ref_loss = time_steps(reference_step(copy.deepcopy(model), frame, device), images, labels, warmup,
+                                 repeats)
+    _free(device)
+    ours_s, ours_loss = time_steps(fast_step(model, frame, device, compile_model), images, labels, warmup, repeats)
+    details = {"backbone": "resnet50", "K": k, "B": batch, "image_size": size, "compile": compile_model,
+               "amp": "bf16" if device.type == "cuda" else "off", "ours_ms": 1e3 * ours_s,
+               "reference_ms": 1e3 * ref_s, "speedup": ref_s / ours_s, "ours_img_per_s": batch / ours_s,
+               "reference_img_per_s": batch / ref_s, "loss_ours": ours_loss, "loss_reference": ref_loss,
+               "targets": {"speedup": STEP_TARGETS["speedup"], "img_per_s": STEP_TARGETS["img_per_s"]}}
+    print(f"  ResNet-50 HAFrame step, K = {k}, B = {batch}, {size}×{size}: ours {details['ours_ms']:.1f} ms "
+          f"({details['ours_img_per_s']:.0f} img/s), reference {details['reference_ms']:.1f} ms "
+          f"({details['reference_img_per_s']:.0f} img/s): {details['speedup']:.2f}× "
+          f"(targets on an H100-class GPU: ≥ {STEP_TARGETS['speedup']:.0f}×, ≥ {STEP_TARGETS['img_per_s']:.0f} img/s)")
+    print(f"  first-step loss: ours {ours_loss:.5f}, reference {ref_loss:.5f}")
+    ok = np.isclose(ours_loss, ref_loss, rtol=AGREE_RTOL)
+    return {"ok": bool(ok), "details": details}
+
+
+def check_wrn_step(device: torch.device, quick: bool, compile_model: bool = False) -> dict:
+    backbone, batch, size, warmup, repeats = ("wrn28_2", 2, 16, 1, 1) if quick else ("wrn28_8", 64, 32, 5, 20)
+    k = 100
+    torch.backends.cudnn.benchmark = True
+    model, frame = _frame_model(backbone, k, gamma=2.0)
+    images, labels = _batch(batch, size, k, device)
+    seconds, loss = time_steps(fast_step(model, frame, device, compile_model), images, labels, warmup, repeats)
+    _free(device)
+    details = {"backbone": backbone, "K": k, "B": batch, "image_size": size, "compile": compile_model,
+               "ms_per_step": 1e3 * seconds, "img_per_s": batch / seconds, "loss_first": loss,
+               "target_ms": STEP_TARGETS["wrn_ms"]}
+    print(f"  {backbone} HAFrame step, K = {k}, B = {batch}, {size}×{size}: {details['ms_per_step']:.2f} ms "
+          f"({details['img_per_s']:.0f} img/s; target on an H100-class GPU: ≤ {STEP_TARGETS['wrn_ms']:.0f} ms)")
+    return {"ok": bool(np.isfinite(loss)), "details": details}
+
+
 # --------------------------------------------------------------------------- driver
 def run_check(name: str, fn, *args) -> dict:
     print(f"[{name}]", flush=True)
@@ -214,6 +379,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--allow-cpu", action="store_true", help="without CUDA, run the checks on CPU and exit 0")
     parser.add_argument("--quick", action="store_true", help="small sizes (what the test suite runs)")
+    parser.add_argument("--only", nargs="+", choices=CHECK_NAMES, help="run only these checks")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the fast training steps")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     cuda = torch.cuda.is_available()
@@ -233,7 +400,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
               ("loss_cuda_cpu", check_loss_cuda_cpu, device, args.quick),
               ("haframe_cpu", check_haframe_cpu, args.quick),
               ("bench_loss", check_bench_loss, device, args.quick),
-              ("bench_training", check_bench_training, device, args.quick)]
+              ("bench_training", check_bench_training, device, args.quick),
+              ("resnet50_step", check_resnet50_step, device, args.quick, args.compile),
+              ("wrn_step", check_wrn_step, device, args.quick, args.compile)]
+    checks = [c for c in checks if not args.only or c[0] in args.only]
     rows: list[dict] = []
     for name, fn, *fn_args in checks:
         rows.append(run_check(name, fn, *fn_args))

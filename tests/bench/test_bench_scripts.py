@@ -113,7 +113,8 @@ def test_bench_training_quick(capsys):
 
 
 # --------------------------------------------------------------------------- gpu_check
-CHECKS = ["environment", "trainer", "loss_cuda_cpu", "haframe_cpu", "bench_loss", "bench_training"]
+CHECKS = ["environment", "trainer", "loss_cuda_cpu", "haframe_cpu", "bench_loss", "bench_training", "resnet50_step",
+          "wrn_step"]
 
 
 def test_gpu_check_quick_allow_cpu(tmp_path, monkeypatch, capsys):
@@ -129,6 +130,12 @@ def test_gpu_check_quick_allow_cpu(tmp_path, monkeypatch, capsys):
     assert details["trainer"]["state"] == "finished" and details["trainer"]["checkpoint_epoch"] == 2
     assert details["loss_cuda_cpu"]["loss_diff"] < 1e-5
     assert all(r["agree"] for r in details["bench_loss"]["rows"])
+    step = details["resnet50_step"]  # fast step vs the reference's step, same weights and batch
+    assert (step["backbone"], step["K"], step["B"]) == ("resnet50", 100, 2)
+    assert step["loss_ours"] == pytest.approx(step["loss_reference"], rel=1e-4)  # float32 on CPU: same numbers
+    assert _positive(step["ours_ms"], step["reference_ms"], step["speedup"], step["ours_img_per_s"])
+    assert details["wrn_step"]["backbone"] == "wrn28_2" and _positive(details["wrn_step"]["ms_per_step"])
+    assert "reference" in out and "target on an H100-class GPU" in out
     summary = json.loads((tmp_path / "gpu_check.json").read_text())
     assert summary["complete"] is True and summary["all_ok"] is True
     assert [c["check"] for c in summary["checks"]] == CHECKS

@@ -14,6 +14,7 @@ import codecs
 import io
 import lzma
 import pickle
+import pickletools
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,76 @@ class _Restricted(pickle.Unpickler):
         raise UnsafePickleError(f"{self._what}: persistent references are not allowed in pickles")
 
 
+def _argument_sizes() -> dict[int, tuple[str, int]]:
+    """Opcode byte → how its argument is laid out: ("fixed", n), ("lines", count) or ("counted", width)."""
+    layout: dict[int, tuple[str, int]] = {}
+    counted = {pickletools.TAKEN_FROM_ARGUMENT1: 1, pickletools.TAKEN_FROM_ARGUMENT4: 4,
+               pickletools.TAKEN_FROM_ARGUMENT4U: 4, pickletools.TAKEN_FROM_ARGUMENT8U: 8}
+    for op in pickletools.opcodes:
+        arg, code = op.arg, ord(op.code)
+        if arg is None:
+            layout[code] = ("fixed", 0)
+        elif arg.n >= 0:
+            layout[code] = ("fixed", arg.n)
+        elif arg.n == pickletools.UP_TO_NEWLINE:
+            layout[code] = ("lines", 2 if op.name in ("GLOBAL", "INST") else 1)
+        else:
+            layout[code] = ("counted", counted[arg.n])
+    return layout
+
+
+_LAYOUT = _argument_sizes()
+_SIGNED_LENGTH = {ord(op.code) for op in pickletools.opcodes
+                  if op.arg is not None and op.arg.n == pickletools.TAKEN_FROM_ARGUMENT4}  # LONG4, BINSTRING
+_PUT, _LONG_BINPUT, _STOP = ord("p"), ord("r"), ord(".")
+
+
+def _check_memo_indices(data: bytes, what: str) -> None:
+    """Refuse memo indices and lengths no honest pickle of this size uses (before the C unpickler sees them).
+
+    CPython's unpickler grows (and zero-fills) its memo table up to a PUT/LONG_BINPUT index, so a
+    few bytes naming index 2³² would allocate tens of GiB. An honest pickle numbers its memo
+    entries from 0, one per stored object, so every index is below the pickle's length; likewise a
+    counted argument (bytes, strings) never runs past the end. The scan
+    walks the opcodes without building anything; it stops at STOP, an unknown opcode or the end of
+    the data (the unpickler reports those itself).
+    """
+    pos, end = 0, len(data)
+    while pos < end:
+        code = data[pos]
+        if code == _STOP or code not in _LAYOUT:
+            return
+        kind, size = _LAYOUT[code]
+        start = pos + 1
+        if kind == "fixed":
+            pos = start + size
+        elif kind == "lines":
+            pos = start
+            for _ in range(size):
+                newline = data.find(b"\n", pos)
+                if newline < 0:
+                    return
+                pos = newline + 1
+        else:
+            length = int.from_bytes(data[start:start + size], "little", signed=code in _SIGNED_LENGTH)
+            if length < 0:
+                return
+            pos = start + size + length
+            if pos > end:  # refused here: the unpickler would first allocate the promised length
+                raise UnsafePickleError(f"{what}: not a readable pickle (an argument of {length} bytes runs past "
+                                        "the end; truncated?)")
+        if code == _LONG_BINPUT:
+            index = int.from_bytes(data[start:start + 4], "little")
+        elif code == _PUT:
+            digits = data[start:pos - 1]
+            index = int(digits) if digits.isdigit() and len(digits) < 20 else end
+        else:
+            continue
+        if index >= end:
+            raise UnsafePickleError(f"{what}: memo index {index} is larger than a pickle of {end} bytes can use "
+                                    "(damaged or hostile file)")
+
+
 def loads(data: bytes, allowed: Mapping[tuple[str, str], object] = {}, what: str = "pickle",  # noqa: B006
           encoding: str = "ASCII") -> object:
     """Unpickle ``data`` resolving only ``allowed`` globals; every failure is an UnsafePickleError.
@@ -81,6 +152,7 @@ def loads(data: bytes, allowed: Mapping[tuple[str, str], object] = {}, what: str
     CIFAR's batches).
     """
     try:
+        _check_memo_indices(data, what)
         return _Restricted(io.BytesIO(data), allowed, what, encoding).load()
     except UnsafePickleError as err:  # from find_class, or from an allowed constructor (no file name yet)
         message = str(err)

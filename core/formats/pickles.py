@@ -117,9 +117,15 @@ def parse_distance_pickle(data: bytes, filename: str,
 
 
 # ----------------------------------------------------------------------------------- nltk trees
+def _is_int(value) -> bool:
+    """An integer in the 64-bit range (never a bool; huge ints are refused, not printed)."""
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            and -2**63 <= value < 2**64)
+
+
 def _name(value, filename: str, what: str) -> str:
     """A node name from a label: str or int (never bool, never anything else)."""
-    if isinstance(value, (str, int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+    if isinstance(value, str) or _is_int(value):
         name = str(value)
         if name:
             return name
@@ -289,7 +295,7 @@ def label_table(table, filename: str) -> tuple[list[tuple[str, str]], list[str]]
 
 
 def _label(value, filename: str, row: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not _is_int(value):
         raise HierarchyError(f"{filename}: row {row}: labels must be integers, found {_describe(value)}")
     return int(value)
 
@@ -298,6 +304,8 @@ def _describe(obj) -> str:
     """A short description of an unpickled value for messages (type, never a long repr)."""
     if isinstance(obj, np.ndarray):
         return f"a numpy array of {obj.dtype} with shape {obj.shape}"
+    if isinstance(obj, int) and not isinstance(obj, bool) and not _is_int(obj):
+        return f"an int of {obj.bit_length()} bits"
     text = repr(obj) if isinstance(obj, (int, float, str, bytes)) else ""
     kind = type(obj).__name__
     return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}" + (f" {text[:40]}" if text else "")

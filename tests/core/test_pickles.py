@@ -223,6 +223,9 @@ MALFORMED = [
     ("t.pkl", _shared_subtree(), "appears twice"),
     ("t.pkl", _cyclic_tree(), "appears twice in the tree (or contains itself)"),
     ("t.pkl", _dumps(np.zeros((3, 2))), "the label array must hold integers, not float64"),
+    ("t.pkl", _tree("a", 10**5000), "found an int of 16610 bits"),
+    ("t.pkl", _dumps(10**5000), "the pickle holds an int of 16610 bits"),
+    ("t.pkl", _dumps([[0, 1], [1, 10**5000]]), "row 1: labels must be integers, found an int of 16610 bits"),
     ("t.pkl", _dumps([[0, 1], [1]]), "different lengths"),
     ("t.pkl", _dumps([[0, 1], [1, "x"]]), "row 1: labels must be integers"),
     ("t.pkl", _dumps([[0, 1]]), "K ≥ 2 classes"),
@@ -280,6 +283,25 @@ def test_numpy_dtypes_from_python2_pickles_read_as_bytes():
     python2 = data.replace(b"X\x02\x00\x00\x00i2", b"U\x02i2")  # the dtype's name as a Python 2 str
     assert python2 != data
     assert safe_pickle.loads(python2, safe_pickle.NUMPY_ARRAYS, encoding="bytes").tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_honest_pickles_pass_the_memo_scan(protocol):
+    many = {(f"n{i}", f"m{i}"): i for i in range(70_000)}  # memo indices past 2**16
+    for obj in [many, np.arange(7), [b"x" * 300, "é" * 70_000, 2**100, -5, 1.5, None, (1, 2), {3}]]:
+        assert safe_pickle.loads(pickle.dumps(obj, protocol=protocol), pickles.ALLOWED) is not None
+
+
+@pytest.mark.parametrize("data", [
+    b"\x80\x02]r\x00\x00\x00\x10.",  # LONG_BINPUT 2**28: CPython would zero-fill a 4 GiB memo table
+    b"\x80\x02]r\xff\xff\xff\xff.",
+    b"(lp99999999999\n.",  # PUT in protocol 0
+    b"\x80\x04\x8e\xff\xff\xff\xff\xff\x00\x00\x00.",  # BINBYTES8 promising a terabyte
+    b"\x80\x05\x96\x00\x00\x00\x00\x00\x01\x00\x00.",  # BYTEARRAY8
+])
+def test_memo_and_length_bombs_are_refused_before_unpickling(data):
+    with pytest.raises(HierarchyError, match="memo index|runs past the end"):
+        parse_hierarchy(data, "bomb.pkl")
 
 
 def test_compression_bomb_is_refused_before_unpickling(monkeypatch):

@@ -59,8 +59,8 @@ class Hierarchy:
         """Build from ``(parent, child)`` pairs (child order = first appearance).
 
         Raises HierarchyError for a cycle (named node by node), a node with two parents, several
-        roots, fewer than two leaves, or a class list that does not match the
-        leaves. ``where`` prefixes messages (e.g. the file name).
+        roots, fewer than two leaves, or a class list that does not match the leaves. ``where``
+        prefixes messages (e.g. the file name).
         """
         prefix = f"{where}: " if where else ""
         edges = [(str(parent), str(child)) for parent, child in edges]

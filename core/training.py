@@ -138,8 +138,12 @@ class Trainer:
         run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
         if not (run.path / "config.json").exists():
             raise ValueError(f"{run.path} is not a run directory (no config.json)")
-        state = run.load_checkpoint("last")  # FileNotFoundError names the file
         config = run.config()
+        if not run.checkpoint_path("last").exists():  # stopped before its first checkpoint: start afresh
+            if dist.main:
+                run.keep_metrics_through(-1)
+            return cls(config, callbacks=callbacks, run_dir=run, dist=dist, **kwargs)
+        state = run.load_checkpoint("last")
         done = int(state["epoch"])
         total = config.optim.epochs if epochs is None else int(epochs)
         if total < done:
@@ -279,7 +283,7 @@ class Trainer:
         state = self._resume
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self._best = dict(state["best"])
+        self._best = dict(state.get("best") or self._best)  # runs from before checkpoint_best.pt have none
         done = int(state["epoch"])
         self._epoch = done
         if self.dist.main:

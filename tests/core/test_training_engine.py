@@ -64,6 +64,17 @@ def test_resume_api_extends_a_finished_run(tmp_path, tiny_config):
     assert run.load_checkpoint("last")["epoch"] == 3
 
 
+def test_resume_before_the_first_checkpoint_starts_afresh_in_the_same_directory(tmp_path, tiny_config):
+    solo = Trainer(tiny_config, root=tmp_path, run_name="solo").fit()
+    trainer = Trainer(tiny_config, root=tmp_path, run_name="early")
+    trainer._save_checkpoints = lambda epoch, row: (_ for _ in ()).throw(KeyboardInterrupt)  # dies after row 0
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert [r["epoch"] for r in trainer.run_dir.metrics()] == [0]
+    Trainer.resume(trainer.run_dir.path).fit()
+    assert stable(trainer.run_dir.metrics()) == stable(solo.metrics())
+
+
 def test_resume_drops_a_row_its_checkpoint_does_not_cover(tmp_path, tiny_config):
     """A kill between an epoch's metrics row and its checkpoint: the row is trained and written again."""
     config = tiny_config.replace(optim=dataclasses.replace(tiny_config.optim, epochs=3))

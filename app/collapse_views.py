@@ -18,6 +18,7 @@ import streamlit as st
 
 from app import plots
 from app.common import RUNS_ROOT, projector, run_label
+from app.live import watch
 from app.projector import basis_vectors, principal_axes, project
 from core import Hierarchy, list_runs, mistakes
 from core.metrics import cosine_matrix
@@ -68,39 +69,13 @@ def _stamp(run: RunDir, epoch: int) -> int:
         return 0
 
 
-def run_signature(run: RunDir) -> tuple:
-    """Changes whenever the run writes a metrics row, a snapshot or its status (file stats only)."""
-    parts = []
-    for name in ("metrics.jsonl", "status.json", "meta.json"):
-        try:
-            stat = (run.path / name).stat()
-            parts.append((stat.st_size, stat.st_mtime_ns))
-        except OSError:
-            parts.append(None)
-    epochs = run.snapshot_epochs()
-    return (*parts, len(epochs), _stamp(run, epochs[-1]) if epochs else 0)
-
-
-def follow(run: RunDir) -> None:
-    """While the run is live, rerun the page when its files change (LIVE's ``app.live.watch`` when present)."""
-    try:
-        from app.live import watch
-    except ImportError:
-        watch = None
-    if watch is not None:
+def follow(run: RunDir, umap_epochs: list[int] | None = None) -> None:
+    """Rerun the page when the run's files change while it is live, or when a UMAP layout it waits for
+    lands (LIVE's :func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done)."""
+    if umap_epochs:
+        watch(run, pending=lambda: umap_pending(run, umap_epochs), extra=projector().cached)
+    else:
         watch(run)
-        return
-    if not run.live():
-        return
-    key = f"_signature_{run.name}"
-    st.session_state[key] = run_signature(run)
-
-    @st.fragment(run_every=2.0)
-    def poll() -> None:
-        if run_signature(run) != st.session_state.get(key) or not run.live():
-            st.rerun()
-
-    poll()
 
 
 @st.cache_resource(max_entries=8)

@@ -72,29 +72,32 @@ def _name(members: list[RunInfo]) -> str:
 
 
 def final_table(infos: list[RunInfo], group: bool, reference: bool) -> pd.DataFrame:
-    """One row per run (or seed group: means, with '± 95 % CI' columns), settings beside the numbers;
-    published rows appended with their source when ``reference``."""
+    """One row per run (or seed group: means, with '± 95 % CI' columns): name, numbers, then the settings;
+    published rows appended, named and sourced as such, when ``reference``."""
     records = []
     present = [k for k in TABLE_KEYS if any(r.get(k) is not None for i in infos for r in i.rows[-1:])]
     for members in seed_groups(infos, group):
         s = members[0].settings
         finals = [m.rows[-1] for m in members if m.rows]
-        record = {"run": _name(members), "source": "this app",
-                  **{label: getattr(s, f) for f, label in SETTINGS.items()},
-                  "seed": ", ".join(str(m.settings.seed) for m in members),
-                  "epoch": max((r["epoch"] for r in finals), default=None), "n": len(finals)}
+        record = {"run": _name(members), "n": len(finals)}
         for key in present:
             mean, half, _ = seeds.mean_ci([r.get(key) for r in finals])
             record[key] = mean
             if group and len(members) > 1:
                 record[f"{key} ±"] = half
+        record.update({label: getattr(s, f) for f, label in SETTINGS.items()})
+        record.update({"seed": ", ".join(str(m.settings.seed) for m in members),
+                       "epoch": max((r["epoch"] for r in finals), default=None), "source": "this app"})
         records.append(record)
     if reference:
         for row in PUBLISHED:
-            records.append({"run": f"{row.dataset} · {row.method}", "source": SOURCE, "dataset": row.dataset,
-                            "hierarchy": f"{row.levels} levels, K={row.num_classes}", "head": row.method, "n": 5,
-                            **row.metrics()})
-    return pd.DataFrame.from_records(records)
+            records.append({"run": f"📖 {row.dataset} · {row.method} (published)", "n": 5, **row.metrics(),
+                            "dataset": row.dataset, "hierarchy": f"{row.levels} levels, K={row.num_classes}",
+                            "head": row.method, "source": SOURCE})
+    frame = pd.DataFrame.from_records(records)
+    text = [c for c in ("dataset", "hierarchy", "head", "seed") if c in frame]
+    frame[text] = frame[text].fillna("")  # reference rows have no settings of ours: blank, not "None"
+    return frame
 
 
 def table_config(frame: pd.DataFrame) -> dict:
@@ -144,11 +147,13 @@ def side_by_side(infos: list[RunInfo]) -> None:
         hierarchy = info.run.hierarchy()
         epoch = info.run.snapshot_epochs()[-1]
         means, _ = cv.mean_heatmaps(info.run, hierarchy, epoch)
-        column.plotly_chart(means.update_layout(title=f"{info.title} · epoch {epoch}", height=320),
+        means.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+        column.plotly_chart(means.update_layout(title=f"{info.title} · epoch {epoch}", height=300),
                             key=f"side_means_{info.run.name}")
         at = cv.outcomes(info.run, epoch, crm=False)
         counts = mistakes.height_counts(at.labels, at.predictions, hierarchy.distance_matrix())
-        column.plotly_chart(plots.mistake_histogram(counts, "Mistakes by LCA height").update_layout(height=260),
+        hist = plots.mistake_histogram(counts, "Mistakes by LCA height").update_layout(height=260)
+        column.plotly_chart(hist.update_xaxes(title="LCA height"),
                             key=f"side_hist_{info.run.name}")
 
 

@@ -247,7 +247,7 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
     base = moving(start)
     fig = go.Figure(go.Scattergl(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
                                  hovertemplate="%{customdata}<br>%{text}<extra></extra>"))
-    fig.update_traces(marker=dict(size=5, opacity=0.75, colorscale=discrete_scale(colours), cmin=-0.5,
+    fig.update_traces(marker=dict(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
                                   cmax=len(colours) - 0.5, showscale=False))
     for trace, (name, symbol) in zip(base[1:], (("class means", "diamond"), ("frame vectors", "x"))):
         fig.add_scattergl(**trace, mode="markers", name=name, text=class_names,

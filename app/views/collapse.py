@@ -48,4 +48,4 @@ st.caption("Frame deviation: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| over clas
            "class means; NC4: agreement of the prediction with the nearest class mean."
            + (" HAFrame deviation not offered: this run's frame is the hierarchy's HAFrame." if run.frame_is_haframe()
               else ""))
-cv.follow(run)
+cv.follow(run, epochs if method == "UMAP" else None)

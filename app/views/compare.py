@@ -4,6 +4,7 @@ import streamlit as st
 from app import compare_views as cmp
 from app import plots
 from app.common import run_label
+from app.live import watch
 from core import schema
 from core.published import SOURCE
 
@@ -56,3 +57,4 @@ st.subheader("Collapse and mistakes side by side")
 cmp.side_by_side(selected)
 with st.expander("Name, annotate or delete a run"):
     cmp.manage(infos)
+watch(*(i.run for i in selected))  # live runs among them: rerun when their files change

@@ -7,6 +7,7 @@ import html
 import math
 
 import numpy as np
+import pandas  # noqa: F401  (plotly imports it lazily; two script threads doing so at once see half a module)
 import plotly.express as px
 import plotly.graph_objects as go
 

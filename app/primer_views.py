@@ -26,9 +26,12 @@ def run(source: str, _hierarchy: Hierarchy, head: str, seed: int) -> ToyRun:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def samples(source: str, _hierarchy: Hierarchy, per_class: int = 3) -> np.ndarray:
-    """(K, per_class, S, S, 3) uint8 synthetic images (the toy run's own data generator)."""
-    return synthetic_samples(_hierarchy, per_class=per_class, image_size=32)
+def samples(source: str, _hierarchy: Hierarchy, per_class: int = 2) -> np.ndarray:
+    """(K, 1 + per_class, S, S, 3) uint8 synthetic images: each class's noise-free picture, then
+    ``per_class`` images as the network sees them (the toy run's own generator and noise)."""
+    clean = synthetic_samples(_hierarchy, per_class=1, image_size=32, noise=0.0)
+    noisy = synthetic_samples(_hierarchy, per_class=per_class, image_size=32)
+    return np.concatenate([clean, noisy], axis=1)
 
 
 def curves_figure(result: ToyRun) -> go.Figure:
@@ -79,5 +82,6 @@ def means_figure(result: ToyRun, names: list[str], order: np.ndarray) -> go.Figu
         fig.add_heatmap(z=matrix, x=labels, y=labels, zmin=-1, zmax=1, colorscale=plots.COSINE_SCALE, row=1, col=col,
                         showscale=col == 2, hovertemplate="%{y} · %{x}<br>cos = %{z:.3f}<extra></extra>")
     fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(showticklabels=False, row=1, col=2)  # same classes as the left panel
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10))
     return fig

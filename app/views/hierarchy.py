@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import plots
+from app import plots, tree_views
 from app.common import choose_hierarchy, tree_labels
 from core import HierarchyError
 from core.formats import to_csv_edges, to_isa, to_json, to_newick
@@ -33,15 +33,20 @@ left, right = st.columns(2)
 with left:
     st.subheader("Tree")
     sunburst, icicle, outline = st.tabs(["Sunburst", "Icicle", "Outline"], key="tree_view", on_change="rerun")
-    names = list(hierarchy.names)
-    parents = ["" if p < 0 else hierarchy.names[p] for p in hierarchy.parents]
+    parent_ids = hierarchy.parents.tolist()
     labels = [hierarchy.display(n) for n in hierarchy.names]
+    below = tree_views.classes_below(parent_ids, is_leaf.tolist())
     if sunburst.open:
-        sunburst.plotly_chart(plots.tree_sunburst(names, parents, labels), key="sunburst")
-        sunburst.caption("Click a wedge to zoom into a branch; the centre is the root.")
+        fig, folded = tree_views.tree_sunburst(parent_ids, labels, list(hierarchy.names), below)
+        sunburst.plotly_chart(fig, key="sunburst")
+        sunburst.caption(f"Click a wedge to zoom into a branch (the centre zooms back out); {tree_views.SUNBURST_RINGS} "
+                         "rings at a time." + (f" {folded:,} single-child nodes are folded into their chains "
+                                               "(“a → … → z”), so the leaves stay within reach." if folded else ""))
     if icicle.open:
-        icicle.plotly_chart(plots.tree_icicle(names, parents, labels), key="icicle")
-        icicle.caption("The root on the left, one column per level; click a box to zoom into a branch.")
+        fig, folded = tree_views.tree_icicle(parent_ids, labels, list(hierarchy.names), below)
+        icicle.plotly_chart(fig, key="icicle")
+        icicle.caption("The root on the left, one column per level; click a box to zoom into a branch."
+                       + (f" {folded:,} single-child nodes folded into chains." if folded else ""))
     if outline.open:
         with outline.container(height=460):
             st.html(plots.tree_outline_html(hierarchy.parents.tolist(), labels, is_leaf.tolist()))
@@ -50,15 +55,21 @@ with right:
     st.subheader("Distances")
     convention = st.radio("Distance convention", list(CONVENTIONS), format_func=CONVENTIONS.get, horizontal=True,
                           key="convention")
-    order, class_names = tree_labels(hierarchy)
-    distances = hierarchy.distance_matrix(convention)
-    st.plotly_chart(plots.distance_heatmap(distances[np.ix_(order, order)], class_names, TITLES[convention]),
-                    key="distances")
-    other = hierarchy.distance_matrix("height" if convention == "depth" else "depth")
-    differing = int((np.triu(distances != other, 1)).sum())
     pairs = hierarchy.num_classes * (hierarchy.num_classes - 1) // 2
-    here = ("for this hierarchy they are identical (every class sits at depth H)" if differing == 0
-            else f"here they differ on {differing:,} of {pairs:,} class pairs")
+    if hierarchy.num_classes <= plots.MAX_HOVER_NAMES:  # plotly cells, class names in the hover
+        order, class_names = tree_labels(hierarchy)
+        distances = hierarchy.distance_matrix(convention)
+        st.plotly_chart(plots.distance_heatmap(distances[np.ix_(order, order)], class_names, TITLES[convention]),
+                        key="distances")
+        other = hierarchy.distance_matrix("height" if convention == "depth" else "depth")
+        differing = int((np.triu(distances != other, 1)).sum())
+        here = ("for this hierarchy they are identical (every class sits at depth H)" if differing == 0
+                else f"here they differ on {differing:,} of {pairs:,} class pairs")
+    else:  # an image drawn from the tree at screen resolution: no K×K matrix, no per-cell JSON
+        st.plotly_chart(tree_views.distance_image(source, hierarchy, convention, TITLES[convention]), key="distances")
+        depths = hierarchy.depths[hierarchy.leaf_ids]
+        here = ("for this hierarchy they are identical (every class sits at depth H)" if (depths == depths.max()).all()
+                else "here they differ (classes sit at different depths)")
     st.caption("Classes in tree order, so subtrees form blocks. The two conventions differ only on unbalanced "
                f"trees (classes at different depths), such as tieredImageNet-H; {here}. Training runs use "
                "'depth', the reference's default.")

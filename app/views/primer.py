@@ -20,14 +20,15 @@ order = hierarchy.tree_order()
 st.subheader("1 · The data: what the tree means for the pixels")
 st.markdown(f"The toy uses the **synthetic** dataset on the bundled *{hierarchy.name}* tree: every tree node owns a "
             "pattern of coloured blobs and an image of a class is the sum of the patterns on its path from the root. "
-            "Classes in one branch therefore share most of their picture — the tree is *in the pixels*.")
+            "Classes in one branch therefore share most of their picture — the tree is *in the pixels*. Each class: "
+            "its noise-free picture, then two training images as the network sees them.")
 images = pv.samples(TOY, hierarchy)
 for branch in hierarchy.children(hierarchy.names[0]):
     members = [i for i in order if branch in hierarchy.ancestors(hierarchy.leaves[i])]
     st.markdown(f"**{hierarchy.display(branch)}** — {len(members)} classes")
-    cols = st.columns(len(members))
-    for col, i in zip(cols, members):
-        col.image(list(images[i]), width=44, caption=[names[i], "", ""])
+    for col, i in zip(st.columns(len(members)), members):
+        col.image(list(images[i]), width=56)
+        col.caption(names[i])
 
 st.subheader("2 · A toy run")
 left, right = st.columns([1, 3])

@@ -217,7 +217,21 @@ class Trainer:
     def _setup(self) -> None:
         cfg = self.config
         self.device = resolve_device(cfg.device, self.dist)
-        rt = cfg.runtime
+        self._configure_runtime(cfg.runtime)
+        self.parts: RunParts = self.build(cfg, self.device)
+        self.data, self.model, self.optimizer = self.parts.data, self.parts.model, self.parts.optimizer
+        self.distances, self.frame = self.parts.distances, self.parts.frame
+        self.num_classes = self.data.hierarchy.num_classes
+        self.ks = hdist_ks(self.num_classes)
+        self._wrap_model(cfg.runtime)
+        self.steps = self._steps_per_epoch(cfg.optim.batch_size)
+        self._plan_evaluation(cfg)
+        if self.dist.main:
+            self.run_dir.save_hierarchy(self.data.hierarchy)
+            self.run_dir.save_frame(self.parts.target, None if self.frame is None else self.frame.weights)
+
+    def _configure_runtime(self, rt) -> None:
+        """bf16 autocast and channels-last on CUDA; cuDNN autotuning unless determinism is asked for."""
         cuda = self.device.type == "cuda"
         if rt.deterministic:  # process-wide switches: they also apply to other runs in this process
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -227,35 +241,36 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
         self.amp = cuda and rt.amp == "bf16"
         self.channels_last = cuda and rt.channels_last
-        self.parts: RunParts = self.build(cfg, self.device)
-        self.data, self.model = self.parts.data, self.parts.model
+
+    def _wrap_model(self, rt) -> None:
+        """The training step: the model under autocast, in DDP under torchrun, compiled on request."""
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         step = _TrainStep(self.model, self.amp, self.device.type)
-        self.eval_step = step
+        self.eval_step = step  # evaluation runs on rank 0 alone: the plain module, never DDP
         if self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
+            cuda = self.device.type == "cuda"
             step = DistributedDataParallel(step, device_ids=[self.device.index] if cuda else None)
         self.train_step = torch.compile(step) if rt.compile else step
-        self.optimizer = self.parts.optimizer
-        self.distances = self.parts.distances
-        self.frame = self.parts.frame
-        hierarchy = self.data.hierarchy
-        self.num_classes = hierarchy.num_classes
-        self.ks = hdist_ks(self.num_classes)
-        batch = cfg.optim.batch_size
+
+    def _steps_per_epoch(self, batch: int) -> int:
         if batch % self.dist.world:
             raise ConfigError(f"optim.batch_size ({batch}) must be divisible by the number of processes "
                               f"({self.dist.world})")
-        self.steps = self.data.num_batches("train", batch, drop_last=True)
-        if self.steps == 0:
+        steps = self.data.num_batches("train", batch, drop_last=True)
+        if steps == 0:
             raise ConfigError(f"optim.batch_size ({batch}) is larger than the training set "
                               f"({self.data.split_size('train')} images)")
+        return steps
+
+    def _plan_evaluation(self, cfg: RunConfig) -> None:
+        """What is evaluated each epoch: validation (for the best checkpoint), the fixed training
+        probe (for "@train" statistics) and the test images whose features are snapshotted."""
         self.has_val = "val" in self.data.splits and self.data.split_size("val") > 0
         self._select_key = "val_top1" if self.has_val else "top1"
         self._best: dict = {"epoch": -1, "key": self._select_key, "value": -math.inf}
-        # A fixed class-balanced training subsample, seen through the eval transforms, for "@train" statistics.
         self.train_probe = self.data.balanced_indices("train", cfg.evaluation.train_subsample, cfg.data.seed)
         n_eval = self.data.split_size("test")
         if cfg.evaluation.reference_quirks:
@@ -265,9 +280,6 @@ class Trainer:
                                   f"{REFERENCE_EVAL_BATCH}, drop_last, {self.data.split_size('test')} images)")
         test_labels = self.data.labels("test")[:n_eval].numpy()
         self.snapshot_idx = balanced_subset(test_labels, cfg.data.snapshot_size, cfg.data.seed)
-        if self.dist.main:
-            self.run_dir.save_hierarchy(hierarchy)
-            self.run_dir.save_frame(self.parts.target, None if self.frame is None else self.frame.weights)
 
     def _describe(self) -> dict:
         """What the run uses, for the "start" event (the CLI prints it)."""

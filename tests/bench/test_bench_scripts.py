@@ -131,7 +131,7 @@ def test_gpu_check_quick_allow_cpu(tmp_path, monkeypatch, capsys):
     assert details["loss_cuda_cpu"]["loss_diff"] < 1e-5
     assert all(r["agree"] for r in details["bench_loss"]["rows"])
     step = details["resnet50_step"]  # fast step vs the reference's step, same weights and batch
-    assert (step["backbone"], step["K"], step["B"]) == ("resnet50", 100, 2)
+    assert (step["backbone"], step["K"], step["B"]) == ("resnet50", 100, 4)
     assert step["loss_ours"] == pytest.approx(step["loss_reference"], rel=1e-4)  # float32 on CPU: same numbers
     assert _positive(step["ours_ms"], step["reference_ms"], step["speedup"], step["ours_img_per_s"])
     assert details["wrn_step"]["backbone"] == "wrn28_2" and _positive(details["wrn_step"]["ms_per_step"])

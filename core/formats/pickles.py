@@ -184,16 +184,14 @@ def distance_table(entries: dict, filename: str,
     """(K, K) float64 matrix and class names from ``{(a, b): d}``; both orders must agree."""
     pairs: dict[tuple[str, str], float] = {}
     for key, value in entries.items():
-        if not isinstance(key, tuple) or len(key) != 2:
-            raise HierarchyError(f"{filename}: the dict's keys must be (class_a, class_b) pairs, "
-                                 f"found {_describe(key)}")
-        a, b = (_name(k, filename, "a class in a distance key") for k in key)
-        d = _number(value, (a, b), filename)
-        if a == b:
-            if d != 0:
-                raise HierarchyError(f"{filename}: the distance of ('{a}', '{a}') = {d:g}, but a class is at "
-                                     "distance 0 from itself")
-            continue
+        # the field's files: (str, str) → small int, checked inline (hundreds of thousands of entries)
+        if (type(key) is tuple and len(key) == 2 and type(key[0]) is str and type(key[1]) is str and key[0]
+                and key[1] and type(value) is int and 0 < value < 2**53 and key[0] != key[1]):
+            a, b, d = key[0], key[1], value
+        else:
+            a, b, d = _entry(key, value, filename)
+            if a == b:
+                continue
         pair = (a, b) if a < b else (b, a)
         if pairs.setdefault(pair, d) != d:
             raise HierarchyError(f"{filename}: the distance of ('{a}', '{b}') is stored twice with different "
@@ -208,20 +206,33 @@ def distance_table(entries: dict, filename: str,
     else:
         names = [str(c) for c in classes]
         common.check_names(names, filename)
+    if len(names) < 2:
+        raise HierarchyError(f"{filename}: the distance dict has {len(names)} class(es); at least 2 are needed")
     position = {n: i for i, n in enumerate(names)}
+    rows = np.array([(position[a], position[b], d) for (a, b), d in pairs.items() if a in position and b in position],
+                    dtype=np.float64).reshape(-1, 3)
+    i, j = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
     matrix = np.zeros((len(names), len(names)))
     filled = np.eye(len(names), dtype=bool)
-    for (a, b), d in pairs.items():
-        if a in position and b in position:
-            matrix[position[a], position[b]] = matrix[position[b], position[a]] = d
-            filled[position[a], position[b]] = filled[position[b], position[a]] = True
+    matrix[i, j] = matrix[j, i] = rows[:, 2]
+    filled[i, j] = filled[j, i] = True
     if not filled.all():
         i, j = np.argwhere(~filled)[0]
         raise HierarchyError(f"{filename}: no distance between '{names[i]}' and '{names[j]}' (neither order "
                              "is in the dict)")
-    if len(names) < 2:
-        raise HierarchyError(f"{filename}: the distance dict has {len(names)} class(es); at least 2 are needed")
     return matrix, names
+
+
+def _entry(key, value, filename: str) -> tuple[str, str, float]:
+    """One dict entry checked in full: a (name, name) key and a finite non-negative distance."""
+    if not isinstance(key, tuple) or len(key) != 2:
+        raise HierarchyError(f"{filename}: the dict's keys must be (class_a, class_b) pairs, found {_describe(key)}")
+    a, b = (_name(k, filename, "a class in a distance key") for k in key)
+    d = _number(value, (a, b), filename)
+    if a == b and d != 0:
+        raise HierarchyError(f"{filename}: the distance of ('{a}', '{a}') = {d:g}, but a class is at distance 0 "
+                             "from itself")
+    return a, b, d
 
 
 def _complete_names(names: list[str], pairs: dict[tuple[str, str], float]) -> list[str]:

@@ -259,7 +259,7 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
         fig.add_scattergl(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
     fig.frames = [go.Frame(data=moving(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
     everything = np.vstack([p for p in points] + [m for m in means + frame if m is not None])
-    play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), mode="immediate")  # from the first epoch
     fig.update_layout(
         title=title, height=560, margin=dict(l=10, r=10, t=40, b=70),
         xaxis=dict(range=_padded_range(everything[:, 0]), showticklabels=False, zeroline=False),

@@ -91,7 +91,7 @@ def final_table(infos: list[RunInfo], group: bool, reference: bool) -> pd.DataFr
         records.append(record)
     if reference:
         for row in PUBLISHED:
-            records.append({"run": f"📖 {row.dataset} · {row.method} (published)", "n": 5, **row.metrics(),
+            records.append({"run": f"published · {row.dataset} · {row.method}", "n": 5, **row.metrics(),
                             "dataset": row.dataset, "hierarchy": f"{row.levels} levels, K={row.num_classes}",
                             "head": row.method, "source": SOURCE})
     frame = pd.DataFrame.from_records(records)

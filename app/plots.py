@@ -250,10 +250,12 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
                                  hovertemplate="%{customdata}<br>%{text}<extra></extra>"))
     fig.update_traces(marker=dict(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
                                   cmax=len(colours) - 0.5, showscale=False))
+    size = 9 if len(class_names) <= 50 else 6 if len(class_names) <= 200 else 4  # many classes: do not hide the points
+    ink = "#222" if len(class_names) <= 200 else "rgba(34,34,34,0.45)"
     for trace, (name, symbol) in zip(base[1:], (("class means", "diamond"), ("frame vectors", "x"))):
         fig.add_scattergl(**trace, mode="markers", name=name, text=class_names,
-                          marker=dict(size=9, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else "#222",
-                                      line=dict(width=1.5, color="#222")),
+                          marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
+                                      line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
                           hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>")
     for group, colour in legend:  # legend entries only (empty traces)
         fig.add_scattergl(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
@@ -316,7 +318,7 @@ def mistake_histogram(counts: np.ndarray, title: str) -> go.Figure:
                            hovertemplate="height %{x}: %{y} mistakes (%{customdata:.1f} %)<extra></extra>"))
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
                       xaxis=dict(title="LCA height of the mistake (1 = sibling)", tick0=1, dtick=1),
-                      yaxis=dict(title="mistakes"))
+                      yaxis=dict(title="mistakes", rangemode="nonnegative"))
     return fig
 
 
@@ -371,8 +373,7 @@ def band_curves(series: list[dict], key: str, title: str) -> go.Figure:
                             y=list(s["high"]) + list(s["low"])[::-1], fill="toself", mode="lines",
                             line=dict(width=0), fillcolor=f"rgba({r},{g},{b},0.18)", hoverinfo="skip",
                             showlegend=False, legendgroup=s["name"])
-        n = f" (n={s['n']})" if s.get("n", 1) > 1 else ""
-        fig.add_scatter(x=s["epochs"], y=s["mean"], mode="lines+markers", name=s["name"] + n,
+        fig.add_scatter(x=s["epochs"], y=s["mean"], mode="lines+markers", name=s["name"],
                         line=dict(color=colour), marker=dict(size=4), legendgroup=s["name"],
                         hovertemplate=f"{html.escape(s['name'])}<br>epoch %{{x}}<br>{metric_name(key)} = "
                                       "%{y:.4g}<extra></extra>")

@@ -14,7 +14,7 @@ import torch
 
 from core import metrics
 
-__all__ = ["Outputs", "forward_pass", "hdist_ks", "test_summary", "format_summary", "REFERENCE_EVAL_BATCH"]
+__all__ = ["Outputs", "forward_pass", "hdist_ks", "paper_rows", "format_summary", "REFERENCE_EVAL_BATCH"]
 
 REFERENCE_EVAL_BATCH = 256
 HDIST_KS = (1, 5, 20)
@@ -47,7 +47,7 @@ def forward_pass(features_of: Callable[[torch.Tensor], torch.Tensor], head: Call
     return Outputs(torch.cat(feats), torch.cat(logits), torch.cat(labels))
 
 
-def test_summary(logits, labels, distances) -> dict:
+def paper_rows(logits, labels, distances) -> dict:
     """The paper's table row (METHOD.md §8) for the model's ranking and after CRM re-ranking.
 
     Returns {"model": row, "crm": row}, row = top1_error (%), top1 (%), mistake_severity and

@@ -32,7 +32,7 @@ from core.build import RunParts, build_frame, build_run, check_config
 from core.config import ConfigError, RunConfig
 from core.data import balanced_subset
 from core.distributed import SINGLE, Dist
-from core.evaluation import REFERENCE_EVAL_BATCH, forward_pass, hdist_ks, test_summary
+from core.evaluation import REFERENCE_EVAL_BATCH, forward_pass, hdist_ks, paper_rows
 from core.rng import epoch_generator
 from core.runs import DEFAULT_ROOT, RunDir
 
@@ -423,7 +423,7 @@ class Trainer:
                         else "test top-1 (the dataset has no validation split, so this is optimistic)")
             summary = {"checkpoint": "checkpoint_best.pt", "epoch": best["epoch"], "selected_by": selected,
                        "images": len(test.labels), "reference_quirks": self.config.evaluation.reference_quirks,
-                       "rows": test_summary(test.logits, test.labels, self.distances)}
+                       "rows": paper_rows(test.logits, test.labels, self.distances)}
             self.run_dir.save_test_summary(summary)
             self._emit("test", self.config.optim.epochs, metrics=summary)
         self.dist.barrier()

@@ -134,12 +134,14 @@ def metrics_csv(infos: list[RunInfo]) -> bytes:
     return pd.DataFrame.from_records(rows).to_csv(index=False).encode()
 
 
-def side_by_side(infos: list[RunInfo]) -> None:
-    """Class-mean cosine heatmaps and mistake histograms of the first runs, next to each other."""
+def side_by_side(infos: list[RunInfo], group: bool) -> None:
+    """Class-mean cosine heatmaps and mistake histograms of the first runs (one per seed group when
+    ``group``), next to each other."""
     from app import collapse_views as cv
     from core import mistakes
 
-    shown = [i for i in infos if i.run.snapshot_epochs()][:SIDE_BY_SIDE]
+    shown = [members[0] for members in seed_groups([i for i in infos if i.run.snapshot_epochs()], group)]
+    shown = shown[:SIDE_BY_SIDE]
     if not shown:
         return
     columns = st.columns(len(shown))

@@ -54,7 +54,7 @@ title = schema.label(key) + (" — different hierarchies, not comparable" if len
 st.plotly_chart(plots.band_curves(cmp.curve_series(selected, key, group, window), key, title), key="compare")
 
 st.subheader("Collapse and mistakes side by side")
-cmp.side_by_side(selected)
+cmp.side_by_side(selected, group)
 with st.expander("Name, annotate or delete a run"):
     cmp.manage(infos)
 watch(*(i.run for i in selected))  # live runs among them: rerun when their files change

@@ -4,13 +4,14 @@ A plain ``pickle.load`` runs whatever callable a file names. Here ``find_class``
 (module, name) pairs of an explicit allow-list — each mapped to the object *we* choose (a stand-in
 class, a numpy constructor) — and refuses every other global with an error naming it. Compressed
 files (.xz, .gz, .bz2) are decompressed in a stream that stops at a size cap, so a compression bomb
-costs nothing. Users of this module: the field's hierarchy pickles (core.formats) and CIFAR's
-python-format batches (core.data).
+costs nothing. Before unpickling, the opcodes are scanned for memo indices and argument lengths
+that no honest pickle of that size uses (CPython's unpickler would allocate them first). numpy
+arrays are rebuilt with number and string dtypes only (no object arrays). Users of this module: the
+field's hierarchy pickles (core.formats.pickles) and CIFAR's python-format batches (core.data).
 """
 from __future__ import annotations
 
 import bz2
-import codecs
 import io
 import lzma
 import pickle

@@ -159,6 +159,7 @@ def payloads(marker) -> dict[str, bytes]:
     """Route name → pickle bytes reaching ``posix.system`` (or another refused global) that would touch ``marker``."""
     command = f"touch '{marker}'".encode()
     short = bytes([len(command)]) + command
+    source = f"__import__('os').system({command.decode()!r})".encode()  # for builtins.eval
     touch = _Touch(marker)
     evil = {
         **{f"REDUCE (protocol {p})": pickle.dumps(touch, protocol=p) for p in (0, 1, 2, 3)},
@@ -168,8 +169,7 @@ def payloads(marker) -> dict[str, bytes]:
         "NEWOBJ": b"\x80\x02cposix\nsystem\n\x8c" + short + b"\x85\x81.",
         "NEWOBJ_EX": b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c" + short + b"\x85}\x92.",
         "STACK_GLOBAL": b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c" + short + b"\x85R.",
-        "builtins.eval": b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c" + bytes(
-            [len(f"__import__('os').system({command.decode()!r})")]) + f"__import__('os').system({command.decode()!r})".encode() + b"\x85R.",
+        "builtins.eval": b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c" + bytes([len(source)]) + source + b"\x85R.",
         "builtins.getattr": b"\x80\x04\x8c\x08builtins\x8c\x07getattr\x93\x8c\x02os\x8c\x06system\x86R.",
         "copyreg._reconstructor": b"\x80\x02ccopyreg\n_reconstructor\n.",
         "numpy.load": b"\x80\x04\x8c\x05numpy\x8c\x04load\x93.",

@@ -45,6 +45,8 @@ class PickledTree(list):
     __slots__ = ("label",)
 
     def __init__(self, label=None, children=()):
+        if isinstance(children, str):  # as nltk: a string is not a list of children
+            raise TypeError("Tree() argument 2 should be a list, not a string")
         super().__init__(children)
         self.label = label
 

@@ -137,7 +137,8 @@ def json_document(data) -> bytes:
         doc = json.loads(to_json(Hierarchy.from_edges([("r", "A"), ("r", "c"), ("A", "a"), ("A", "b")])))
     else:
         doc = data.draw(st.recursive(st.none() | st.booleans() | NUMBERS | NAMES,
-                                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=3),
+                                     lambda inner: (st.lists(inner, max_size=3)
+                                                    | st.dictionaries(NAMES, inner, max_size=3)),
                                      max_leaves=8))
     text = json.dumps(doc, ensure_ascii=data.draw(st.booleans()))
     if data.draw(st.booleans()):
@@ -160,7 +161,8 @@ def test_fuzz_csv_edges(data):
     header = data.draw(st.sampled_from(["parent,child", "child,parent", "parent,child,weight", "from,to", "",
                                         '"parent","child"', "parent;child"]))
     quote = data.draw(st.booleans())
-    rows = [(f'"{p}","{c}"' if quote else f"{p},{c}") + data.draw(st.sampled_from(["", ",1", ",", ',"x'])) for p, c in edges]
+    extra = st.sampled_from(["", ",1", ",", ',"x'])
+    rows = [(f'"{p}","{c}"' if quote else f"{p},{c}") + data.draw(extra) for p, c in edges]
     raw = corrupt(data, encode(data, "\n".join([header, *rows]) + data.draw(st.sampled_from(["", "\n", "\r\n"]))))
     name = data.draw(st.sampled_from(["t.csv", "t"]))
     check(lambda: parse_hierarchy(raw, name), name)
@@ -192,7 +194,8 @@ def test_fuzz_newick(data):
             text = "((a,b)x,(c,d)x);"
     else:
         depth = data.draw(st.integers(0, 2000))
-        text = "(" * depth + "".join(data.draw(st.lists(NEWICK_TOKENS, max_size=30))) + ")" * data.draw(st.integers(0, depth))
+        tokens = "".join(data.draw(st.lists(NEWICK_TOKENS, max_size=30)))
+        text = "(" * depth + tokens + ")" * data.draw(st.integers(0, depth))
     raw = corrupt(data, encode(data, text))
     name = data.draw(st.sampled_from(["t.nwk", "t.tree", "t"]))
     check(lambda: parse_hierarchy(raw, name), name)

@@ -55,21 +55,27 @@ def default_config(device: str = "cpu", epochs: int = 1) -> RunConfig:
 
 
 class _Timers:
-    """Per-call durations of wrapped callables, synchronising CUDA around each call."""
+    """Per-call wall and CPU durations of wrapped callables, synchronising CUDA around each call.
+
+    CPU time (``time.process_time``: every thread of this process) measures the work a phase does;
+    on a machine shared with other jobs it varies far less than wall time.
+    """
 
     def __init__(self, device: torch.device | None = None):
         self.device = device
         self.calls: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
 
     def wrap(self, name: str, fn):
         def timed(*args, **kwargs):
             self._sync()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self._sync()
                 self.calls.setdefault(name, []).append(time.perf_counter() - start)
+                self.cpu.setdefault(name, []).append(time.process_time() - cpu_start)
         return timed
 
     def _sync(self):
@@ -95,11 +101,12 @@ def run_epochs(config: RunConfig, root: Path | str) -> dict:
     trainer._setup = timers.wrap("setup", timed_setup)
     trainer._train_epoch = timers.wrap("train", trainer._train_epoch)
     trainer._evaluate = timers.wrap("eval", trainer._evaluate)
-    trainer._save_checkpoints = timers.wrap("checkpoint", trainer._save_checkpoints)
+    saver = "_save_checkpoints" if hasattr(trainer, "_save_checkpoints") else "_save_checkpoint"  # older trainers
+    setattr(trainer, saver, timers.wrap("checkpoint", getattr(trainer, saver)))
     start = time.perf_counter()
     trainer.fit()
     total = time.perf_counter() - start
-    return {"trainer": trainer, "timers": timers.calls, "total_s": total}
+    return {"trainer": trainer, "timers": timers.calls, "cpu": timers.cpu, "total_s": total}
 
 
 def measure(config: RunConfig, label: str, root: Path | str | None = None) -> dict:
@@ -116,7 +123,7 @@ def measure(config: RunConfig, label: str, root: Path | str | None = None) -> di
     train_s, eval_s = calls["train"][-1], calls["eval"][-1]
     snap_s, ckpt_s = calls["snapshot"][-1], calls["checkpoint"][-1]
     n_train = trainer.steps * config.optim.batch_size
-    n_test = trainer.data.split_size("test")
+    n_test = trainer.data.split_size("test") if hasattr(trainer.data, "split_size") else len(trainer.data.test_labels)
     epoch_s = train_s + eval_s + ckpt_s
     return {
         "config": label, "device": trainer.device.type, "K": trainer.data.num_classes,
@@ -125,6 +132,8 @@ def measure(config: RunConfig, label: str, root: Path | str | None = None) -> di
         "train_s": train_s, "eval_s": eval_s, "eval0_s": calls["eval"][0], "snapshot_s": snap_s,
         "checkpoint_s": ckpt_s, "epoch_s": epoch_s, "total_s": out["total_s"],
         "train_img_per_s": n_train / train_s, "eval_img_per_s": n_test / eval_s,
+        "train_cpu_s": out["cpu"]["train"][-1], "eval_cpu_s": out["cpu"]["eval"][-1],
+        "train_img_per_cpu_s": n_train / out["cpu"]["train"][-1],
         "eval_over_train": eval_s / train_s, "non_train_share": (eval_s + ckpt_s) / epoch_s,
         "state": status, "top1": last.get("top1"), "train_loss": last.get("train_loss"),
     }
@@ -140,7 +149,10 @@ COLUMNS = [
     Column("cold train (s)", ">14", "cold_train_s", ".2f"),
     Column("train (s)", ">9", "train_s", ".2f"),
     Column("train img/s", ">11", "train_img_per_s", ".0f"),
+    Column("train CPU (s)", ">13", "train_cpu_s", ".2f"),
+    Column("img/CPU s", ">9", "train_img_per_cpu_s", ".0f"),
     Column("eval (s)", ">8", "eval_s", ".3f"),
+    Column("eval CPU (s)", ">12", "eval_cpu_s", ".3f"),
     Column("eval img/s", ">10", "eval_img_per_s", ".0f"),
     Column("snapshot (s)", ">12", "snapshot_s", ".4f"),
     Column("ckpt (s)", ">8", "checkpoint_s", ".4f"),

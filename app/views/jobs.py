@@ -12,11 +12,11 @@ ours = {job.run for job in listed}
 # Trainings this server does not run (the CLI, another server on the same run store) that are live now.
 others = [run for run in list_runs(RUNS_ROOT)[:200] if run.name not in ours and run.live()]
 runs = [RunDir(RUNS_ROOT / job.run) for job in listed] + others
-watch(*runs, extra=lambda: jobs.version)  # rerun on any file change or queue change; no polling when all ended
 st.caption(f"At most {jobs.max_per_device} training(s) per device at a time; later Starts wait in the queue, in "
            "order. Stop takes effect after the current batch; Remove takes a queued run out of the queue.")
 if not runs:
     st.info("No trainings on this server yet. Start one on the Train page.")
+    watch(extra=lambda: jobs.version, pending=True)  # a Start in any browser shows up here
     st.stop()
 
 
@@ -48,3 +48,6 @@ def table() -> None:
 
 
 table()
+# Rerun when a live run writes something or the queue changes (a Start in any browser, a job ending); runs that
+# ended are not polled.
+watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True)

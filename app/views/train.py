@@ -36,7 +36,6 @@ if run is None:
             "page; runs started from the CLI appear on Collapse and Compare.")
     st.stop()
 st.session_state["active_run"] = run.name
-watch(run)  # rerun this page when the run writes something (only while it is queued or training)
 
 state = run.state()
 head = st.columns([6, 1], vertical_alignment="center")
@@ -89,3 +88,6 @@ if rows:
     c1.plotly_chart(plots.metric_curves(rows, ["train_loss", "train_ce", "train_cos"], "Training loss"), key="loss")
     c2.plotly_chart(plots.metric_curves(rows, ["frame_dev_mean", "frame_dev_std"], "Frame deviation of class means"),
                     key="dev")
+# Last, so that a rerun it triggers replaces the elements above in place: rerun this page when the run writes
+# something (it polls file stats only while the run is queued or training).
+watch(run)

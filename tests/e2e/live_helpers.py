@@ -15,6 +15,9 @@ from pathlib import Path
 from core import RunDir
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # as conftest's
+SHOTS = Path("/tmp/e2e_shots")  # failure screenshots, as tests/e2e/conftest.py keeps them
 APPEARS_MS = 3_000  # a state written on disk must be on the page within this (the issue's promise)
 
 TRAIN_CODE = """
@@ -23,16 +26,18 @@ sys.path.insert(0, {repo!r})
 from core import Trainer
 from core.build import build_config
 trainer = Trainer(build_config(json.loads(sys.argv[1])), root=sys.argv[2], run_name=sys.argv[3])
-deadline = time.monotonic() + 25
+beat = trainer.run_dir.beating()  # alive while held, as a trainer preparing its data is
+deadline = time.monotonic() + 300
 while sys.argv[4] and not os.path.exists(sys.argv[4]) and time.monotonic() < deadline:
     time.sleep(0.05)  # held: the run directory exists, nothing is evaluated yet
+beat.stop()
 trainer.fit()
 """
 
 
 def external_training(runs: Path, name: str, hold: Path | None = None, **settings) -> subprocess.Popen:
     """A training in its own process, as ``python -m core.train`` would run it (settings for build_config).
-    With ``hold``, it creates its run directory and waits (≤ 25 s) until that file exists before training."""
+    With ``hold``, it creates its run directory and waits (≤ 300 s, heartbeat beating) until that file exists."""
     choices = {"dataset": "synthetic", "epochs": 2, "train_per_class": 20, **settings}
     return subprocess.Popen([sys.executable, "-c", TRAIN_CODE.format(repo=str(REPO)), json.dumps(choices), str(runs),
                              name, str(hold or "")], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -64,7 +69,10 @@ def expect_label(page, pattern: str, where: str, timeout_ms: int = APPEARS_MS) -
         if re.search(pattern, text):
             return
         page.wait_for_timeout(100)
-    raise AssertionError(f"{where}: /{pattern}/ not shown within {timeout_ms} ms; the page shows:\n{text[:1500]}")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"FAILED_{re.sub(r'[^A-Za-z0-9]+', '_', where)}.png"), full_page=True)
+    raise AssertionError(f"{where}: /{pattern}/ not shown within {timeout_ms} ms; the page ({page.url}) shows:\n"
+                         f"{text[:1500]}")
 
 
 class PrivateServer:

@@ -7,15 +7,32 @@ then restarted). A state written on disk must be on the page within 3 s; nothing
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
-from live_helpers import (APPEARS_MS, PrivateServer, expect_label, external_training, main_text, wait_for,
+from live_helpers import (APPEARS_MS, CHROMIUM_ARGS, PrivateServer, expect_label, external_training, main_text, wait_for,
                           wait_state)
 from streamlit_page import assert_clean, wait_idle
 
 from core import RunDir
 
 pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def live_browser():
+    """Chromium that keeps every window rendering: these tests watch several pages at once, and Chromium would
+    otherwise throttle or discard the windows that are not in front."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS + [
+            "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
+            "--disable-renderer-backgrounding", "--disable-features=CalculateNativeWinOcclusion"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def label(page_name: str, run: str, state: str) -> str:
@@ -28,7 +45,10 @@ def label(page_name: str, run: str, state: str) -> str:
 def open_page(browser, server, path: str):
     page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
     page.set_default_timeout(60_000)
+    page.on("crash", lambda p: print(f"PAGE CRASHED: {path}"))
+    page.on("console", lambda m: print(f"console {path}: {m.text[:200]}") if m.type == "error" else None)
     page.goto(f"{server.url}/{path}", wait_until="domcontentloaded")
+    page.locator('[data-testid="stMain"] h1').first.wait_for(state="visible")  # the page's script has run
     wait_idle(page)
     return page
 
@@ -44,13 +64,13 @@ def close(pages) -> None:
         page.context.close()
 
 
-def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, browser, tmp_path, shots):
+def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, live_browser, tmp_path, shots):
     name, go = "live-follow", tmp_path / "go"
     proc = external_training(server.runs_dir, name, hold=go, epochs=3, train_per_class=40)
     run = RunDir(server.runs_dir / name)
     wait_for(lambda: (run.path / "config.json").exists(), 60, "the run directory")
-    pages = {"train": open_page(browser, server, f"train?run={name}"), "collapse": open_page(browser, server, "collapse"),
-             "jobs": open_page(browser, server, "jobs")}
+    pages = {"train": open_page(live_browser, server, f"train?run={name}"),
+             "collapse": open_page(live_browser, server, "collapse"), "jobs": open_page(live_browser, server, "jobs")}
     try:
         # Before the first evaluation: running, and Collapse says it is still preparing.
         expect_everywhere(pages, name, "running", "before the first evaluation", server)
@@ -69,7 +89,7 @@ def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, 
         expect_everywhere(pages, name, "finished", "after the end", server)
         shots(pages["train"], "live_train_finished")
         # Opened after the end.
-        late = {"train": open_page(browser, server, f"train?run={name}")}
+        late = {"train": open_page(live_browser, server, f"train?run={name}")}
         expect_everywhere(late, name, "finished", "opened after the end", server)
         close(late)
     finally:
@@ -78,13 +98,14 @@ def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, 
         proc.wait()
 
 
-def test_a_failed_run_is_labelled_failed(server, browser):
+def test_a_failed_run_is_labelled_failed(server, live_browser):
     name = "live-failed"
     proc = external_training(server.runs_dir, name, hierarchy="/nonexistent/tree.json")
     proc.wait(timeout=120)
     run = RunDir(server.runs_dir / name)
     assert run.state() == "failed"
-    pages = {"train": open_page(browser, server, f"train?run={name}"), "collapse": open_page(browser, server, "collapse")}
+    pages = {"train": open_page(live_browser, server, f"train?run={name}"),
+             "collapse": open_page(live_browser, server, "collapse")}
     try:
         for page_name, page in pages.items():
             expect_label(page, label(page_name, name, "failed"), f"{page_name}, failed run")
@@ -107,13 +128,13 @@ def start(page, epochs: int = 60, per_class: int = 20) -> str:
     return found.group(1)
 
 
-def test_stop_and_queue_show_on_every_page(server, browser, shots):
-    train = open_page(browser, server, "train")
+def test_stop_and_queue_show_on_every_page(server, live_browser, shots):
+    train = open_page(live_browser, server, "train")
     first = start(train)
     second = start(train)  # the device is busy: queued behind the first
     run1, run2 = RunDir(server.runs_dir / first), RunDir(server.runs_dir / second)
-    jobs = open_page(browser, server, "jobs")
-    collapse = open_page(browser, server, "collapse")
+    jobs = open_page(live_browser, server, "jobs")
+    collapse = open_page(live_browser, server, "collapse")
     try:
         assert run2.state() == "queued"
         expect_label(train, label("train", second, "queued"), "train, queued run")
@@ -138,12 +159,12 @@ def test_stop_and_queue_show_on_every_page(server, browser, shots):
             page.context.close()
 
 
-def test_a_killed_server_leaves_an_interrupted_run_that_resumes(browser, tmp_path, shots):
+def test_a_killed_server_leaves_an_interrupted_run_that_resumes(live_browser, tmp_path, shots):
     runs = tmp_path / "runs"
     runs.mkdir()
     server = PrivateServer(runs, tmp_path / "server.log")
     try:
-        train = open_page(browser, server, "train")
+        train = open_page(live_browser, server, "train")
         name = start(train, epochs=40, per_class=20)
         run = RunDir(runs / name)
         wait_for(lambda: len(run.metrics()) >= 3, 300, "two epochs trained")
@@ -155,8 +176,8 @@ def test_a_killed_server_leaves_an_interrupted_run_that_resumes(browser, tmp_pat
         assert [r["epoch"] for r in before] == list(range(len(before)))  # no torn or duplicate rows
 
         server = PrivateServer(runs, tmp_path / "server.log")
-        pages = {"train": open_page(browser, server, f"train?run={name}"),
-                 "collapse": open_page(browser, server, "collapse")}
+        pages = {"train": open_page(live_browser, server, f"train?run={name}"),
+                 "collapse": open_page(live_browser, server, "collapse")}
         expect_everywhere(pages, name, "interrupted", "after the restart", server)
         assert run.metrics()[:len(before)] == before, "the run's metrics are unchanged by the restart"
         shots(pages["train"], "live_train_interrupted")

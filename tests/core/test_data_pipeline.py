@@ -152,3 +152,16 @@ def test_files_that_fit_are_decoded_once_and_held(tmp_path):
     for (a, ya), (b, yb) in zip(held.batches("val", 5, "cpu"), streamed.batches("val", 5, "cpu")):
         assert torch.equal(a, b) and torch.equal(ya, yb)
     assert _epoch(held, 1)[0][0].shape == (5, 3, 16, 16)
+
+
+def test_cifar_rule_holds_out_the_last_50_of_500_per_class():
+    from core.data.splits import last_per_class, stratified_split
+
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(100), 500))
+    kept, held = last_per_class(labels, 0.1)
+    assert (len(kept), len(held)) == (45000, 5000) and np.bincount(labels[held]).tolist() == [50] * 100
+    for k in (0, 57, 99):
+        assert np.array_equal(held[labels[held] == k], np.flatnonzero(labels == k)[-50:])
+    parts = stratified_split(labels, (0.1, 0.1), seed=3)
+    assert [len(p) for p in parts] == [40000, 5000, 5000]
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(50000))

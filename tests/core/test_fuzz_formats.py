@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from core.formats import common, parse_distances, parse_hierarchy, read_hierarchy, to_csv_edges, to_json, to_newick
 from core.hierarchy import Hierarchy, HierarchyError
 
+SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # folder trees in memory: no disk I/O per example
 FUZZ_EXAMPLES = 1200  # ≈ 1,000+ of them refused (see --hypothesis-show-statistics)
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -208,7 +209,7 @@ def test_fuzz_folders(data):
     edges = data.draw(st.lists(st.tuples(st.integers(0, 8), st.sampled_from(["a", "b", "a", ".hidden", "x y", "é",
                                                                                 b"\xff\xfe", "c", "deep"])),
                                max_size=10), label="folders")
-    with tempfile.TemporaryDirectory() as base:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as base:
         root = Path(base) / "root"
         root.mkdir()
         made = [root]

@@ -16,7 +16,7 @@ from app.common import UPLOAD_LABEL
 from core import load_bundled
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-FIGURES = 7  # three heatmaps, cosine by distance, spectrum, feasibility, 3-D view
+FIGURES = 9  # three heatmaps, cosine by distance, γ overlay, spectrum, feasibility, 3-D view, exact view
 
 
 @pytest.fixture
@@ -46,6 +46,14 @@ def assert_clean(at: AppTest) -> None:
 
 def chart_specs(at: AppTest) -> dict[str, dict]:
     return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def values(data) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly 6's base64 typed array {"dtype", "bdata"[, "shape"]}."""
+    if isinstance(data, dict) and "bdata" in data:
+        array = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+        return array.reshape([int(n) for n in str(data["shape"]).split(",")]) if "shape" in data else array
+    return np.asarray(data, dtype=float)
 
 
 def download_labels(at: AppTest) -> list[str]:
@@ -112,15 +120,22 @@ def test_level_pickers_follow_the_hierarchy(runs_root):
     assert colour.options == ["level 1 (20 groups)", "level 2 (100 groups)"]
 
 
-def test_infeasible_value_shows_the_frame_error(runs_root):
+def test_infeasible_value_keeps_the_feasibility_curve_and_the_error(runs_root):
     at = frames_page("cifar100")
     at.radio(key="frames_mode").set_value("value").run()
     at.number_input(key="frames_m_value").set_value(-0.9).run()
     assert not at.exception
     assert at.error and "infeasible" in at.error[0].value and "m* =" in at.error[0].value
-    assert not at.get("plotly_chart"), "no figures for an infeasible frame"
+    specs = chart_specs(at)
+    assert list(specs) == ["frames_feasibility"], "the curve that explains the error stays on screen"
+    curve = specs["frames_feasibility"]
+    lines = {a["text"] for a in curve["layout"]["annotations"]}
+    assert "m = -0.9000" in lines and any(t.startswith("m* = ") for t in lines)
+    assert values(curve["data"][0]["x"]).min() <= -0.9 and values(curve["data"][0]["y"]).min() < 0, \
+        "the curve reaches the entered m"
     at.number_input(key="frames_m_value").set_value(0.0).run()  # back to a feasible m
     assert_clean(at)
+    assert len(chart_specs(at)) == FIGURES
 
 
 def balanced_tree(branching: tuple[int, ...]) -> dict:
@@ -162,9 +177,11 @@ def test_large_hierarchy_uses_images_and_the_pair_inspector(runs_root):
 def test_tiny_and_uneven_hierarchies(runs_root, tree):
     at = frames_page(upload=(json.dumps({"tree": tree}).encode(), "tiny.json"))
     assert_clean(at)
-    assert len(chart_specs(at)) == FIGURES
+    assert len(chart_specs(at)) in (FIGURES, FIGURES - 1)  # K = 2: no third class for the exact view
     exact = any("exact (the vectors span at most 3 dimensions)" in m.value for m in at.markdown)
     assert exact == (tree["name"] != "flat")  # K ≤ 4 at m = m* spans ≤ 3 dimensions; the flat K = 5 does not
+    if not exact:
+        assert any("PCA: the top 3 principal axes keep" in m.value for m in at.markdown), "the share kept is said"
 
 
 # ------------------------------------------------------------------------------------------ figure helpers
@@ -186,3 +203,95 @@ def test_figures_export_as_standalone_html():
     assert "<html>" in html and "cdn.plot.ly" in html and "Feasibility" in html
     assert fv.slug("iNaturalist-2019 (7-level, 1010 species)") == "iNaturalist_2019"
     assert fv.slug("a/b c") == "a_b_c" and fv.slug("(x)") == "hierarchy"
+
+
+# ------------------------------------------------------------------------------------------ lecture controls
+def heat(at: AppTest, kind: str = "haframe") -> dict:
+    return chart_specs(at)[f"frames_heat_{kind}"]["data"][0]
+
+
+def test_fitted_scale_cell_values_and_presenter_layout(runs_root):
+    at = frames_page("synthetic")
+    assert heat(at)["zmin"] == -1 and heat(at)["zmax"] == 1 and not heat(at).get("texttemplate")
+    at.toggle(key="frames_fitted").set_value(True).run()
+    assert_clean(at)
+    z = values(heat(at)["z"])
+    off = z[~np.eye(len(z), dtype=bool)]
+    assert heat(at)["zmin"] == pytest.approx(off.min()) and heat(at)["zmax"] == pytest.approx(off.max())
+    etf = heat(at, "etf")
+    assert etf["zmin"] < values(etf["z"])[0, 1] < etf["zmax"] and etf["zmax"] - etf["zmin"] < 0.2, "ETF: a window on its value"
+    at.toggle(key="frames_cells").set_value(True).run()
+    assert heat(at)["texttemplate"] == "%{z:.2f}"
+    at.toggle(key="frames_presenter").set_value(True).run()
+    assert_clean(at)
+    assert chart_specs(at)["frames_heat_haframe"]["layout"]["height"] >= 600
+    assert [t.label for t in at.tabs][-3:] == ["HAFrame", "Simplex ETF", "HAFrame − ETF"]
+
+
+def test_cell_values_are_offered_for_small_k_only(runs_root):
+    at = frames_page("cifar100")
+    assert at.toggle(key="frames_cells").disabled
+
+
+def test_gamma_overlay_draws_several_gammas_and_the_etf(runs_root):
+    at = frames_page("synthetic")
+    overlay = chart_specs(at)["frames_gamma_overlay"]
+    names = [trace["name"] for trace in overlay["data"]]
+    assert names[-1] == "ETF" and len(names) >= 1 + len(fv.OVERLAY_GAMMAS) and "γ = 2" in names
+    widths = {trace["name"]: trace["line"]["width"] for trace in overlay["data"][:-1]}
+    assert widths["γ = 2"] > widths["γ = 10"], "the slider's γ is drawn thick"
+    at.radio(key="frames_mapping").set_value("linear").run()
+    assert "frames_gamma_overlay" not in chart_specs(at), "the linear mapping has no γ"
+
+
+def test_3d_view_never_puts_two_classes_on_one_point(runs_root):
+    at = frames_page("synthetic")
+    points = [t for t in chart_specs(at)["frames_3d"]["data"] if t.get("mode") == "markers"]
+    xyz = np.concatenate([np.column_stack([values(t["x"]), values(t["y"]), values(t["z"])]) for t in points])
+    assert len(xyz) == 12 and len(np.unique(np.round(xyz, 6), axis=0)) == 12
+    text = " ".join(m.value for m in at.markdown)
+    assert "of the frame's variance" in text and "12 classes project onto" in text
+
+
+def angles_of(at: AppTest):
+    return next(d.value for d in at.dataframe if "angle (°)" in d.value.columns)
+
+
+def test_exact_view_of_three_and_four_classes_and_a_subtree(runs_root):
+    at = frames_page("synthetic")
+    tag = fv.tag("synthetic")
+    angles = angles_of(at)
+    assert len(angles) == 3 and chart_specs(at)["frames_exact_view"]["layout"]["title"]["text"].startswith("the vectors")
+    at.multiselect(key=f"frames_exact_{tag}").select(5).run()  # a fourth class
+    assert_clean(at)
+    spec = chart_specs(at)["frames_exact_view"]
+    assert "tips" in spec["layout"]["title"]["text"] and len(angles_of(at)) == 6
+    subtree = at.selectbox(key=f"frames_exact_subtree_{tag}")
+    assert {"alpha", "alpha-1", "gamma-2"} <= set(subtree.options)  # every subtree of 2–4 classes
+    subtree.select_index(subtree.options.index("alpha-1")).run()
+    assert_clean(at)
+    assert list(angles_of(at)["class A"]) == ["alpha-1a"] and list(angles_of(at)["class B"]) == ["alpha-1b"]
+    at.selectbox(key=f"frames_exact_subtree_{tag}").select_index(subtree.options.index("alpha")).run()
+    assert len(angles_of(at)) == 6, "the 4 classes of alpha: 6 pairs"
+
+
+def test_exact_view_geometry_is_exact():
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(4, 7))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    gram = vectors @ vectors.T
+    three, tips = fv.exact_view(gram[:3, :3])
+    assert not tips and np.allclose(three @ three.T, gram[:3, :3])
+    four, tips = fv.exact_view(gram)
+    assert tips
+    chords = np.sqrt(np.maximum(2 - 2 * gram, 0))
+    assert np.allclose(np.linalg.norm(four[:, None] - four[None], axis=-1), chords)
+    rows = fv.angles_table(gram[:2, :2], ["a", "b"])
+    assert rows[0]["angle (°)"] == pytest.approx(np.degrees(np.arccos(gram[0, 1])), abs=0.01)
+
+
+def test_spread_coincident_separates_equal_points_only():
+    coords = np.array([[1.0, 0, 0], [1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]])
+    out, points, classes = fv.spread_coincident(coords, list("abcd"))
+    assert (points, classes) == (1, 3) and len(np.unique(np.round(out, 9), axis=0)) == 4
+    assert np.allclose(out[3], coords[3]) and np.allclose(out[:3].mean(0), coords[0])

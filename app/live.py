@@ -46,20 +46,37 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
+PAGE_RUN_STARTED = "_page_run_started_ns"  # set by app/main.py at the start of every full page run
+CLOCK_SLACK_NS = 50_000_000  # file times come from the kernel's coarse clock: compare with some slack
+TRACKED = ("status.json", "metrics.jsonl", "hierarchy.json", "snapshots", "checkpoint_last.pt")
+
+
+def mark_page_run() -> None:
+    """Call at the start of every full page run (app/main.py does): run files written after this moment may
+    not have been read by the page."""
+    st.session_state[PAGE_RUN_STARTED] = time.time_ns()
+
+
+def _newest_write(run: RunDir) -> int:
+    stats = [_stat(run.path / name) for name in TRACKED]
+    return max((stat[1] for stat in stats if stat is not None), default=0)
+
+
 def fingerprint(run: RunDir) -> tuple:
     """What changes when a run writes something a page shows: its state and the stats of its files.
     A handful of stat calls and two tiny JSON reads (status, heartbeat): cheap enough every second."""
-    path = run.path
-    return (run.state(), _stat(path / "status.json"), _stat(path / "metrics.jsonl"),
-            _stat(path / "hierarchy.json"), _stat(path / "snapshots"), _stat(path / "checkpoint_last.pt"))
+    return (run.state(), *(_stat(run.path / name) for name in TRACKED))
 
 
-def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False,
-          extra: Callable[[], Hashable] | None = None, every: float = POLL_S) -> bool:
+def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Callable[[], Hashable] | None = None,
+          draw: Callable[[], None] | None = None, every: float = POLL_S) -> bool:
     """Rerun the page when any of ``runs`` changes on disk (or ``extra()`` changes), polling only while
     one of them is queued or running, or while ``pending`` (e.g. a UMAP layout being computed) holds.
 
-    Call it once per page run, after the runs are chosen; it draws nothing. Returns True while polling.
+    Call it once per page run, after the runs are chosen. It draws nothing itself; ``draw`` (something light,
+    e.g. a progress bar and elapsed time) is drawn here and, while polling, redrawn at every poll — one
+    fragment per page (two fragments polling side by side can leave the browser with a blank page).
+    Returns True while polling.
     """
     def current() -> tuple:
         return tuple(fingerprint(run) for run in runs) + ((extra(),) if extra is not None else ())
@@ -68,12 +85,20 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False,
     waiting = pending() if callable(pending) else pending
     polling = waiting or any(state in LIVE_STATES for state, *_ in seen[:len(runs)])
     if not polling:
+        if draw is not None:
+            draw()
         return False
+
+    started = st.session_state.get(PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
 
     @st.fragment(run_every=every)
     def poll() -> None:
-        if current() != seen:
+        # A write after the page run began may have come after the page read that file (pages call watch()
+        # late, so ``seen`` alone could already include it): either way, run the page again.
+        if current() != seen or any(_newest_write(run) > started for run in runs):
             st.rerun()  # the whole page: it reads the new files (each parsed once, see the readers below)
+        if draw is not None:
+            draw()
 
     poll()
     return True

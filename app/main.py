@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `core` a
 import streamlit as st  # noqa: E402
 
 from app.common import hierarchy_badge, projector  # noqa: E402
+from app.live import mark_page_run  # noqa: E402
 
 st.set_page_config(page_title="HAFrame Studio", page_icon=":material/account_tree:", layout="wide")
 projector()  # start compiling UMAP in the background as soon as the app is up
@@ -24,5 +25,6 @@ navigation = st.navigation([
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
 ])
 hierarchy_badge()  # the hierarchy in use, named in the sidebar on every page
+mark_page_run()  # app.live.watch: run files written after this moment make the page run again
 navigation.run()
 st.sidebar.caption("HAFrame Studio — hierarchy-aware neural collapse (Liang & Davis, ICCV 2023)")

@@ -20,8 +20,8 @@ if not runs:
     st.stop()
 
 
-@st.fragment(run_every=2.0 if any(r.state() == "running" for r in runs) else None)  # elapsed/remaining tick
 def table() -> None:
+    """One row per run; redrawn every second while something is live (elapsed and remaining move)."""
     header = st.columns([4, 2, 2, 3, 2, 2, 2, 1.8])
     for column, title in zip(header, ["Run", "Who", "State", "Progress", "Elapsed", "Per epoch", "Remaining", ""]):
         column.markdown(f"**{title}**")
@@ -47,7 +47,6 @@ def table() -> None:
                 st.rerun()
 
 
-table()
 # Rerun when a live run writes something or the queue changes (a Start in any browser, a job ending); runs that
 # ended are not polled.
-watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True)
+watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True, draw=table)

@@ -61,8 +61,8 @@ elif state == "queued":
     st.info(f"Waiting for the device: number {place or '?'} in the queue (see the Jobs page).")
 
 
-@st.fragment(run_every=1.0 if state == "running" else None)  # the bar moves per batch; charts wait for files
 def ticker() -> None:
+    """Progress bar and times: redrawn every second while the run trains; charts wait for new files."""
     event = jobs.latest(run.name)
     batch = (event.epoch, event.step, event.steps) if event is not None and event.kind == "batch" else None
     now = progress(run, batch)
@@ -76,7 +76,7 @@ def ticker() -> None:
     c3.metric("Time remaining", duration(now.remaining_s) if now.state == "running" else "—")
 
 
-ticker()
+watch(run, draw=ticker)  # reruns this page when the run writes something; polls only while it is queued or training
 rows = metrics(run)
 if rows:
     if state != "running":
@@ -88,6 +88,3 @@ if rows:
     c1.plotly_chart(plots.metric_curves(rows, ["train_loss", "train_ce", "train_cos"], "Training loss"), key="loss")
     c2.plotly_chart(plots.metric_curves(rows, ["frame_dev_mean", "frame_dev_std"], "Frame deviation of class means"),
                     key="dev")
-# Last, so that a rerun it triggers replaces the elements above in place: rerun this page when the run writes
-# something (it polls file stats only while the run is queued or training).
-watch(run)

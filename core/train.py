@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 raise ConfigError(f"--resume continues the run with its own settings; only --epochs may be given "
                                   f"(got {', '.join(extra)})")
-            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=listeners, dist=dist)
+            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=listeners, dist=dist,
+                                     device=args.device)
         else:
             config = build_config(choices)
             run_dir = None

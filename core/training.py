@@ -126,35 +126,36 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: Path | str | RunDir, epochs: int | None = None, callbacks: Iterable[Callback] = (),
-               dist: Dist = SINGLE, **kwargs) -> Trainer:
+               dist: Dist = SINGLE, device: str | None = None, **kwargs) -> Trainer:
         """A Trainer that continues ``run_dir`` from its checkpoint_last.pt when ``fit()`` is called.
 
         Model, optimiser (momentum), schedule position, epoch counter and best-so-far are restored;
         the data order and augmentation of each epoch are functions of (seed, epoch), so the rest of
         the run is the one an uninterrupted run would have trained. ``epochs`` > the configured count
-        extends the run (the cosine schedule is then laid over the new total). Raises ValueError with
+        extends the run (the cosine schedule is then laid over the new total); ``device`` moves it
+        (e.g. a GPU run continued on a CPU). Raises ValueError with
         a clear message when there is nothing to resume or nothing left to train.
         """
         run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
         if not (run.path / "config.json").exists():
             raise ValueError(f"{run.path} is not a run directory (no config.json)")
         config = run.config()
-        if not run.checkpoint_path("last").exists():  # stopped before its first checkpoint: start afresh
-            if dist.main:
-                run.keep_metrics_through(-1)
-            return cls(config, callbacks=callbacks, run_dir=run, dist=dist, **kwargs)
-        state = run.load_checkpoint("last")
-        done = int(state["epoch"])
+        # No checkpoint yet (stopped during set-up or epoch 0): start afresh in the same directory.
+        state = run.load_checkpoint("last") if run.checkpoint_path("last").exists() else None
+        done = int(state["epoch"]) if state is not None else 0
         total = config.optim.epochs if epochs is None else int(epochs)
-        if total < done:
-            raise ValueError(f"{run.name} has already trained {done} epochs; --epochs must be at least {done}")
-        if total == done and run.status().get("state") == "finished":
+        if total < max(done, 1):
+            raise ValueError(f"{run.name} has already trained {done} epochs; --epochs must be at least {max(done, 1)}")
+        if state is not None and total == done and run.status().get("state") == "finished":
             raise ValueError(f"{run.name} finished all {done} epochs; pass a larger --epochs to extend it")
         if total != config.optim.epochs:
             config = config.replace(optim=dataclasses.replace(config.optim, epochs=total))
             if dist.main:
                 run.write_config(config)
-        trainer = cls(config, callbacks=callbacks, run_dir=run, dist=dist, **kwargs)
+        if state is None and dist.main:
+            run.keep_metrics_through(-1)
+        moved = {"device": device} if device is not None else {}  # where it trains: not written to config.json
+        trainer = cls(config.replace(**moved), callbacks=callbacks, run_dir=run, dist=dist, **kwargs)
         trainer._resume = state
         return trainer
 

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             extra = sorted(set(choices) - {"epochs", "device"})
             if extra:
-                raise ConfigError(f"--resume continues the run with its own settings; only --epochs may be given "
+                raise ConfigError(f"--resume continues the run with its own settings; only --epochs and --device may be given "
                                   f"(got {', '.join(extra)})")
             trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=listeners, dist=dist,
                                      device=args.device)

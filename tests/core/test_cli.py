@@ -32,7 +32,7 @@ def test_bad_flags_give_one_line(tmp_path, capsys):
     assert main(["--resume", str(tmp_path / "nothing")]) == 2
     assert "not a run directory" in capsys.readouterr().err
     assert main(["--resume", str(tmp_path / "nothing"), "--gamma", "3"]) == 2
-    assert "only --epochs may be given (got gamma)" in capsys.readouterr().err
+    assert "only --epochs and --device may be given (got gamma)" in capsys.readouterr().err
 
 
 def test_flags_left_out_keep_the_recipe(monkeypatch):

@@ -35,8 +35,8 @@ _NOT_SETTINGS = {"out", "resume", "progress"}
 
 
 def _registries() -> str:
-    blocks = [("recipes (--recipe)", RECIPES), ("datasets (--dataset)", DATASETS), ("backbones (--backbone)", BACKBONES),
-              ("heads (--head)", HEADS)]
+    blocks = [("recipes (--recipe)", RECIPES), ("datasets (--dataset)", DATASETS),
+              ("backbones (--backbone)", BACKBONES), ("heads (--head)", HEADS)]
     return "\n\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in reg.help().splitlines())
                        for title, reg in blocks)
 
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             extra = sorted(set(choices) - {"epochs", "device"})
             if extra:
-                raise ConfigError(f"--resume continues the run with its own settings; only --epochs and --device may be given "
-                                  f"(got {', '.join(extra)})")
+                raise ConfigError(f"--resume continues the run with its own settings; only --epochs and --device "
+                                  f"may be given (got {', '.join(extra)})")
             trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=listeners, dist=dist,
                                      device=args.device)
         else:

@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import plots
-from app.common import RUNS_ROOT, projector, run_label
+from app import common
+from app.common import projector, run_label
 from app.live import watch
 from app.projector import basis_vectors, principal_axes, project
 from core import Hierarchy, list_runs, mistakes
@@ -36,7 +37,7 @@ EVAL_KEYS = ("eval_labels", "eval_predictions", "eval_crm_predictions", "labels"
 # --------------------------------------------------------------------------------------------- runs
 def pick_run(key: str) -> RunDir | None:
     """The run picker every run page shares (titles, notes and states in the labels)."""
-    runs = list_runs(RUNS_ROOT)
+    runs = list_runs(common.RUNS_ROOT)  # read at call time: tests move the store
     if not runs:
         st.info("No runs yet: start one on the Train page or with `python -m core.train`.")
         return None

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.common import RUNS_ROOT
+from app import common
 from core import list_runs, schema, seeds
 from core.published import PUBLISHED, SOURCE
 from core.runs import RunDir, RunSettings
@@ -40,7 +40,7 @@ class RunInfo:
 def load_runs() -> tuple[list[RunInfo], list[str]]:
     """Every run of the store that can be compared, and a message for each that cannot."""
     infos, problems = [], []
-    for run in list_runs(RUNS_ROOT):
+    for run in list_runs(common.RUNS_ROOT):  # the store is read at call time (tests move it)
         try:
             infos.append(RunInfo(run, run.title(), run.settings(), run.comparable_key(), run.seed_group(),
                                  run.metrics()))

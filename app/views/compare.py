@@ -20,7 +20,7 @@ by_name = {i.run.name: i for i in infos}
 first_scope = infos[0].comparable
 chosen = st.multiselect("Runs", list(by_name), format_func=lambda n: run_label(by_name[n].run), key="compare_runs",
                         default=[i.run.name for i in infos if i.comparable == first_scope][:8])
-selected = [by_name[n] for n in chosen]
+selected = [by_name[n] for n in chosen if n in by_name]
 if not selected:
     st.info("Pick runs to compare.")
     st.stop()
@@ -45,6 +45,10 @@ d2.download_button("Every run's metrics as CSV", cmp.metrics_csv(selected), "run
                    key="csv_metrics")
 
 keys = schema.keys_in([r for i in selected for r in i.rows])
+if not keys:
+    st.info("None of these runs has finished an evaluation yet.")
+    watch(*(i.run for i in selected))
+    st.stop()
 m1, m2 = st.columns([3, 1])
 key = m1.selectbox("Metric over epochs", keys, index=keys.index("top1") if "top1" in keys else 0,
                    format_func=schema.label, key="compare_metric")

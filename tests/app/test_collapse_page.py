@@ -18,7 +18,6 @@ MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
     monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(collapse_views, "RUNS_ROOT", tmp_path)
     monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
     return tmp_path
 

@@ -9,7 +9,7 @@ from nc_runs import write_run
 from streamlit.testing.v1 import AppTest
 
 import app.common
-from app import collapse_views, compare_views
+from app import compare_views
 from core import seeds
 from core.runs import TRASH
 
@@ -18,8 +18,7 @@ MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
-    for module in (app.common, collapse_views, compare_views):
-        monkeypatch.setattr(module, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
     monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
     return tmp_path
 

@@ -121,12 +121,10 @@ def test_bad_hierarchy_uploads_show_an_error(server, page, shots, tmp_path):
         path.write_bytes(content)
         uploader.set_input_files(str(path))
         sidebar_error.filter(has_text=name).wait_for(state="visible")
-        main_error.filter(has_text=name).wait_for(state="visible")  # drawn later in the same run
         wait_idle(page)
-        for where, error in (("sidebar", sidebar_error), ("page", main_error)):
-            assert error.count() == 1, f"{name}: {error.count()} errors in the {where}"
-            text = error.inner_text()
-            assert name in text and "Could not read" in text and problem in text, f"{name}: unclear error: {text}"
+        assert sidebar_error.count() == 1 and main_error.count() == 0, f"{name}: the error is shown once, in the sidebar"
+        text = sidebar_error.inner_text()
+        assert name in text and "Could not read" in text and problem in text, f"{name}: unclear error: {text}"
         assert page.locator('[data-testid="stException"]').count() == 0, f"an exception was shown for {name}"
         assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, f"charts drawn for {name}"
         assert server.healthy(), f"the server is down after uploading {name}"

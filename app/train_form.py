@@ -84,8 +84,11 @@ def _remember() -> None:
 
 def _cookie() -> dict[str, str]:
     """The settings this browser saved last time (an unreadable cookie counts as none)."""
+    raw = st.context.cookies.get(COOKIE)
+    if not isinstance(raw, str):  # no cookie (or no browser: AppTest)
+        return {}
     try:
-        saved = json.loads(unquote(st.context.cookies.get(COOKIE, "") or "{}"))
+        saved = json.loads(unquote(raw) or "{}")
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}

@@ -1,0 +1,93 @@
+"""AppTest of the Train and Jobs pages: applicable controls, remembered settings, final numbers, the job list."""
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app.common
+from core import Trainer
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
+    return tmp_path
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def widget(items, label):
+    return next(w for w in items if w.label == label)
+
+
+def test_controls_that_do_not_apply_are_disabled_or_hidden(runs_root):
+    at = open_page("train")
+    assert not widget(at.slider, "γ").disabled
+    widget(at.selectbox, "Classifier").set_value("etf").run()
+    assert widget(at.slider, "γ").disabled and widget(at.selectbox, "Mapping").disabled
+    assert not widget(at.slider, "α (cosine-loss weight)").disabled
+    widget(at.selectbox, "Classifier").set_value("learnable").run()
+    assert widget(at.slider, "α (cosine-loss weight)").disabled
+    widget(at.selectbox, "Dataset").set_value("fashion_mnist").run()
+    labels = [n.label for n in at.number_input]
+    assert "Training images (subset)" in labels and "Training images per class (synthetic)" not in labels
+    assert any("10,000 test" in c.value for c in at.caption), "Fashion-MNIST's facts are stated where it is chosen"
+    assert all(w.help for w in [*at.number_input, *at.slider, *at.selectbox] if w.label != "Hierarchy")
+
+
+def test_settings_come_back_from_the_address(runs_root):
+    at = open_page("train", {"epochs": "3", "head": "etf", "owner": "ada", "gamma": "bogus"})
+    assert widget(at.number_input, "Epochs").value == 3
+    assert widget(at.selectbox, "Classifier").value == "etf"
+    assert widget(at.text_input, "Your name").value == "ada"
+    assert widget(at.slider, "γ").value == 2.0  # a malformed value falls back to the default
+    widget(at.number_input, "Epochs").set_value(5).run()
+    assert at.query_params["epochs"] == ["5"] or at.query_params["epochs"] == "5"
+
+
+def test_a_finished_run_shows_its_final_numbers(runs_root, tiny_config):
+    Trainer(tiny_config, root=runs_root, run_name="done").fit()
+    at = open_page("train", {"run": "done"})
+    assert any("done" in m.value and "— finished" in m.value for m in at.markdown)
+    shown = {m.label for m in at.metric}
+    assert {"top-1 accuracy", "mistake severity", "frame deviation (mean)"} <= shown, shown
+    assert {"Elapsed", "Time per epoch", "Time remaining"} <= shown
+
+
+def test_jobs_page_lists_running_and_queued_jobs_and_removes_one(runs_root, tiny_config):
+    jobs = app.common.job_registry()
+    slow = tiny_config.replace(optim=dataclasses.replace(tiny_config.optim, epochs=200))
+    first, second = jobs.submit(slow, owner="ada"), jobs.submit(slow, owner="grace")
+    try:
+        at = open_page("jobs")
+        text = " ".join(m.value for m in at.markdown)
+        assert first in text and second in text and "queued" in text
+        assert {"ada", "grace"} <= {m.value for m in at.markdown} | {t.value for t in at.get("text")}
+        widget(at.button, "Remove").click().run()
+        assert not (runs_root / second).exists()
+        assert second not in " ".join(m.value for m in at.markdown)
+    finally:
+        jobs.stop(first)
+        jobs.stop(second)
+        deadline = time.time() + 60
+        while jobs.is_running(first) and time.time() < deadline:
+            time.sleep(0.1)
+
+
+def test_jobs_page_without_jobs(runs_root):
+    at = open_page("jobs")
+    assert any("No trainings" in i.value for i in at.info)

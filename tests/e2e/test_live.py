@@ -144,7 +144,7 @@ def test_stop_and_queue_show_on_every_page(server, live_browser, shots):
         # Remove the queued run from the Jobs page: it is gone from disk and from the list.
         jobs.get_by_role("button", name="Remove").click()
         wait_for(lambda: not run2.path.exists(), 30, "the queued run removed")
-        wait_for(lambda: second not in main_text(jobs), 10, "the removed run off the Jobs page")
+        wait_for(lambda: second not in main_text(jobs), 60, "the removed run off the Jobs page")
         # Stop the first between epochs, from its Train page.
         train.goto(f"{server.url}/train?run={first}", wait_until="domcontentloaded")
         wait_idle(train)

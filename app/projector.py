@@ -41,8 +41,8 @@ def principal_axes(vectors: np.ndarray) -> np.ndarray:
     centred = vectors - vectors.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     axes = vt[:2]
-    if len(axes) < 2:  # fewer than two distinct directions: complete with a unit vector
-        axes = np.vstack([axes, np.eye(vectors.shape[1])[: 2 - len(axes)]])
+    if len(axes) < 2:  # one direction only (d = 1 or a single vector): the second coordinate is 0
+        axes = np.vstack([axes, np.zeros((2 - len(axes), vectors.shape[1]))])
     pivot = np.abs(axes).argmax(axis=1)
     return axes * np.sign(axes[np.arange(len(axes)), pivot])[:, None]
 

@@ -29,6 +29,7 @@ from core.ultrametric import TreeDistances, tree_min_eigenvalue_curve, tree_spec
 
 HOVER_MAX_K = 200  # up to this many classes: plotly heatmap cells with names in the hover; beyond: an image
 CELL_TEXT_MAX_K = 16  # up to this many classes the heatmap cells can print their values
+CELL_TEXT_MIN_PX = 40  # …when a cell is at least this tall (the presenter layout's cells are)
 BUILD_MAX_K = 2500  # up to this many classes the page builds both frames to show their realised cosines
 TICK_MAX_K = 24  # heatmaps label their rows/columns up to this many classes
 IMAGE_MAX_PX = 1200  # a larger matrix is subsampled to at most this many pixels a side
@@ -329,7 +330,8 @@ def heatmap_figure(title: str, labels: list[str], spans: list[tuple[int, int, st
     if image is None:
         names = _unique(labels)
         fig.add_heatmap(z=z, x=names, y=names, zmin=zmin, zmax=zmax, colorscale=scale, customdata=lca,
-                        colorbar=dict(thickness=10), texttemplate="%{z:.2f}" if cell_text else None,
+                        colorbar=dict(thickness=10),
+                        texttemplate="%{z:.2f}" if cell_text and height >= CELL_TEXT_MIN_PX * k else None,
                         textfont=dict(size=max(9, min(16, height // (3 * k)))),
                         hovertemplate=f"%{{y}} · %{{x}}<br>LCA: %{{customdata}}<br>{value_name} = %{{z:.4f}}"
                                       "<extra></extra>")

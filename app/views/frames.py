@@ -53,7 +53,8 @@ fitted = d1.toggle("Colour scale fitted to the off-diagonal cosines", key="frame
                    help="−1…1 shows where cosines sit absolutely; fitted stretches the colours over the range the "
                         "class pairs actually use, so the tree's steps stand out (and HAFrame and ETF look different).")
 cells = d2.toggle("Values in the cells", key="frames_cells", disabled=k > fv.CELL_TEXT_MAX_K,
-                  help=f"Prints each cosine in its cell (up to {fv.CELL_TEXT_MAX_K} classes).")
+                  help=f"Prints each cosine in its cell (up to {fv.CELL_TEXT_MAX_K} classes; more than "
+                       f"{340 // fv.CELL_TEXT_MIN_PX} only in the presenter layout, where the cells are large enough).")
 presenter = d3.toggle("Presenter layout (large figures, one at a time)", key="frames_presenter")
 
 try:

@@ -153,14 +153,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows.append(row)
                 print(f"{dataset} {head} seed {seed}: top-1 {row['top1']:.2f} %, severity "
                       f"{row['mistake_severity']:.3f}, hdist@1 {row['hdist@1']:.3f}, {row['seconds']:.0f} s", flush=True)
+                write_table(args, argv, rows, started, done=False)  # a run cut short still leaves its table
+    summary, table, command, note = write_table(args, argv, rows, started, done=True)
+    print(f"\n{table}\n\n{command}\n{note}")
+    return summary
+
+
+def write_table(args, argv, rows: list[dict], started: float, done: bool):
+    """(summary, Markdown table, command, conditions); written to --out when given."""
     summary = summarise(rows)
     table = markdown(summary)
     command = "python bench/replicate.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    note = conditions(args.device, time.perf_counter() - started)
-    print(f"\n{table}\n\n{command}\n{note}")
+    note = conditions(args.device, time.perf_counter() - started) + ("" if done else " (incomplete: still running)")
     if args.out:
         args.out.write_text(f"{table}\n\nCommand: `{command.strip()}`  \nConditions: {note}\n")
-    return summary
+    return summary, table, command, note
 
 
 if __name__ == "__main__":

@@ -122,3 +122,45 @@ def test_frames_page_with_inaturalist19(server, page, frame_shots, tmp_path, ref
     assert_clean(page, "after the downloads")
     log = server.log_text()
     assert "Traceback" not in log, f"the server logged a traceback:\n{log[-4000:]}"
+
+
+def test_exact_view_and_infeasible_m_explanation(server, page, frame_shots):
+    """The exact view draws 3, then 4 classes with their angles; an infeasible m keeps the feasibility
+    curve and the error on screen, and a feasible m brings every figure back."""
+    open_app(page, server)
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=re.compile(r"Frames$")).click()
+    page.get_by_role("heading", name="Frames", exact=True).first.wait_for(state="visible")
+    exact = page.locator(".st-key-frames_exact_view")
+    exact.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=60_000)
+    wait_idle(page)
+    assert_clean(page, "Frames")
+    assert page.get_by_text("the vectors (exact lengths and angles)").count() == 1
+    frame_shots(page, "frames_exact_three", exact.first)
+    subtree = page.locator('[class*="st-key-frames_exact_subtree_"]')
+    subtree.locator('[role="combobox"], input').first.click()
+    page.get_by_role("option", name="alpha", exact=True).click()
+    page.get_by_text("the 4 tips (exact edge lengths)").wait_for(state="visible", timeout=60_000)
+    wait_idle(page)
+    assert_clean(page, "exact view of a subtree")
+    frame_shots(page, "frames_exact_subtree", exact.first)
+
+    page.locator(".st-key-frames_mode").get_by_text("value", exact=True).click()
+    m_input = page.locator(".st-key-frames_m_value input")
+    m_input.wait_for(state="visible")
+    m_input.fill("-0.9")
+    m_input.press("Enter")
+    alert = page.locator('[data-testid="stAlertContentError"]')
+    alert.wait_for(state="visible", timeout=60_000)
+    wait_idle(page)
+    assert "infeasible" in alert.inner_text() and "m* =" in alert.inner_text()
+    curve = page.locator(".st-key-frames_feasibility .js-plotly-plot")
+    curve.wait_for(state="visible")
+    assert page.locator(".js-plotly-plot").count() == 1, "only the explaining curve is drawn"
+    assert page.get_by_text("m = -0.9000").count() >= 1, "the entered m is marked on the curve"
+    frame_shots(page, "frames_infeasible_m")
+    m_input.fill("0")
+    m_input.press("Enter")
+    exact.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=60_000)
+    wait_idle(page)
+    assert_clean(page, "after a feasible m")
+    assert "Traceback" not in server.log_text()

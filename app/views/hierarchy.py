@@ -67,8 +67,9 @@ with right:
                 else f"here they differ on {differing:,} of {pairs:,} class pairs")
     else:  # an image drawn from the tree at screen resolution: no K×K matrix, no per-cell JSON
         st.plotly_chart(tree_views.distance_image(source, hierarchy, convention, TITLES[convention]), key="distances")
-        depths = hierarchy.depths[hierarchy.leaf_ids]
-        here = ("for this hierarchy they are identical (every class sits at depth H)" if (depths == depths.max()).all()
+        leaf_depths = hierarchy.depths[hierarchy.leaf_ids]
+        here = ("for this hierarchy they are identical (every class sits at depth H)"
+                if (leaf_depths == leaf_depths.max()).all()
                 else "here they differ (classes sit at different depths)")
     st.caption("Classes in tree order, so subtrees form blocks. The two conventions differ only on unbalanced "
                f"trees (classes at different depths), such as tieredImageNet-H; {here}. Training runs use "

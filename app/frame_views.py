@@ -30,7 +30,8 @@ from core.ultrametric import TreeDistances, tree_min_eigenvalue_curve, tree_spec
 HOVER_MAX_K = 200  # up to this many classes: plotly heatmap cells with names in the hover; beyond: an image
 CELL_TEXT_MAX_K = 16  # up to this many classes the heatmap cells can print their values
 CELL_TEXT_MIN_PX = 40  # …when a cell is at least this tall (the presenter layout's cells are)
-BUILD_MAX_K = 2500  # up to this many classes the page builds both frames to show their realised cosines
+BUILD_MAX_K = 300  # up to this many classes the page builds both frames to show their realised cosines (a γ change
+# at K = 1010 then redraws without an O(K³) Gram matrix; the download still builds the exact frame)
 TICK_MAX_K = 24  # heatmaps label their rows/columns up to this many classes
 IMAGE_MAX_PX = 1200  # a larger matrix is subsampled to at most this many pixels a side
 LEGEND_MAX_GROUPS = 40  # the 3-D view lists groups in a legend up to this many; beyond, a colour scale

@@ -171,4 +171,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 if __name__ == "__main__":
     rows = main()
-    sys.exit(0 if all(r["exact"] and r["grid_agrees"] is not False for r in rows) else 1)
+    sys.exit(0 if all(r["exact"] and r.get("grid_agrees") is not False for r in rows) else 1)

@@ -335,10 +335,13 @@ def tree_top_eigenvectors(tree: TreeDistances, gamma: float, mapping: str, m: fl
     Lanczos (scipy, imported here only) on ``tree_matvec``; dense ``eigh`` for small K."""
     k = tree.num_classes
     e = tree_kernel_levels(tree, gamma, mapping)
-    if k <= 600:
+    try:  # scipy comes with the app's requirements (umap-learn); core alone falls back to a dense eigh
+        from scipy.sparse.linalg import LinearOperator, eigsh
+    except ImportError:
+        eigsh = None
+    if k <= 600 or eigsh is None:
         vals, vecs = np.linalg.eigh(tree_target(tree, e, m))
     else:
-        from scipy.sparse.linalg import LinearOperator, eigsh
         op = LinearOperator((k, k), matvec=lambda v: tree_matvec(tree, e, m, v), dtype=np.float64)
         vals, vecs = eigsh(op, k=count, which="LA", v0=np.ones(k) + np.linspace(0, 1, k), tol=1e-10)
     top = np.argsort(vals)[::-1][:count]

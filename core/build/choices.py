@@ -50,7 +50,8 @@ def build_config(choices: Mapping[str, Any]) -> RunConfig:
     alpha, beta, mapping, min_similarity, epochs, batch_size, lr, head_lr, seed, limit_train,
     device). ``None`` means "not chosen". Rules, in order:
 
-    1. the recipe (``recipe``, default "cpu") supplies its preset values;
+    1. the recipe (``recipe``, default "cpu") supplies its preset values, with its per-dataset
+       values for the chosen dataset on top;
     2. the user's choices replace any of them;
     3. β = 1 − α for α ≤ 1, else 1 (METHOD.md §6), unless β itself was chosen;
     4. the data and frame seeds follow ``seed`` unless chosen separately;
@@ -61,7 +62,7 @@ def build_config(choices: Mapping[str, Any]) -> RunConfig:
     chosen = {k: v for k, v in choices.items() if v is not None}
     recipe = str(chosen.pop("recipe", DEFAULT_RECIPE))
     try:
-        preset = dict(RECIPES.get(recipe).settings)
+        preset = RECIPES.get(recipe).for_dataset(chosen.get("dataset"))
     except KeyError as err:
         raise ConfigError(f"recipe: {err.args[0]}") from None
     merged = {**preset, **chosen}

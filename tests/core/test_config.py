@@ -91,3 +91,12 @@ def test_build_config_names_the_bad_setting(choices, message):
 
     with pytest.raises(ConfigError, match=message):
         build_config(choices)
+
+
+def test_cpu_recipe_sizes_fashion_mnist_for_a_cpu_and_choices_still_win():
+    from core.build import build_config
+
+    default = build_config({"dataset": "fashion_mnist"})
+    assert (default.optim.epochs, default.optim.batch_size, default.data.limit_train) == (2, 128, 0)
+    assert build_config({"dataset": "fashion_mnist", "epochs": 5}).optim.epochs == 5
+    assert build_config({}).optim.epochs == 8  # the synthetic default is unchanged

@@ -18,7 +18,7 @@ import streamlit as st
 
 from app import plots
 from app import common
-from app.common import projector, run_label
+from app.common import labelled_key, projector, run_label
 from app.live import watch
 from app.projector import basis_vectors, principal_axes, project
 from core import Hierarchy, list_runs, mistakes
@@ -41,10 +41,12 @@ def pick_run(key: str) -> RunDir | None:
     if not runs:
         st.info("No runs yet: start one on the Train page or with `python -m core.train`.")
         return None
-    names = [r.name for r in runs]
-    active = st.session_state.get("active_run")
-    index = names.index(active) if active in names else 0
-    choice = st.selectbox("Run", range(len(runs)), index=index, format_func=lambda i: run_label(runs[i]), key=key)
+    names, labels = [r.name for r in runs], [run_label(r) for r in runs]
+    remembered = st.session_state.get(key) or st.session_state.get("active_run")
+    index = names.index(remembered) if remembered in names else 0
+    choice = st.selectbox("Run", range(len(runs)), index=index, format_func=labels.__getitem__,
+                          key=labelled_key(key, labels))
+    st.session_state[key] = names[choice]
     return runs[choice]
 
 

@@ -129,6 +129,16 @@ def tree_labels(hierarchy: Hierarchy) -> tuple[list[int], list[str]]:
     return order, [hierarchy.display(hierarchy.leaves[i]) for i in order]
 
 
+def labelled_key(key: str, labels: list[str]) -> str:
+    """A widget key that changes whenever an option's label changes.
+
+    Streamlit keeps a keyed selectbox's selection as its label string, so when a label changes (a run
+    goes from running to finished) the browser would keep showing the old one. Callers remember the
+    choice by run name in ``st.session_state[key]`` and pass it as the default.
+    """
+    return f"{key}-{hashlib.sha1(chr(31).join(labels).encode()).hexdigest()[:10]}"
+
+
 def run_label(run: RunDir) -> str:
     """'name · head · state' for run pickers; the state is RunDir.state() (a run whose process is gone
     reads "interrupted", never "running")."""

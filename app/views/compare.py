@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import compare_views as cmp
 from app import plots
-from app.common import run_label
+from app.common import labelled_key, run_label
 from app.live import watch
 from core import schema
 from core.published import SOURCE
@@ -18,8 +18,12 @@ if not infos:
 
 by_name = {i.run.name: i for i in infos}
 first_scope = infos[0].comparable
-chosen = st.multiselect("Runs", list(by_name), format_func=lambda n: run_label(by_name[n].run), key="compare_runs",
-                        default=[i.run.name for i in infos if i.comparable == first_scope][:8])
+labels = {name: run_label(info.run) for name, info in by_name.items()}
+remembered = [n for n in st.session_state.get("compare_runs", []) if n in by_name]
+chosen = st.multiselect("Runs", list(by_name), format_func=labels.get,
+                        key=labelled_key("compare_runs", list(labels.values())),
+                        default=remembered or [i.run.name for i in infos if i.comparable == first_scope][:8])
+st.session_state["compare_runs"] = chosen
 selected = [by_name[n] for n in chosen if n in by_name]
 if not selected:
     st.info("Pick runs to compare.")

@@ -72,7 +72,7 @@ def test_different_hierarchies_are_not_overlaid_silently(runs_root):
     write_run(runs_root, "synthetic-run", epochs=1)
     write_run(runs_root, "fmnist-run", hierarchy="fashion_mnist", epochs=1)
     at = open_page()
-    at.multiselect(key="compare_runs").set_value(["synthetic-run", "fmnist-run"]).run()
+    runs_picker(at).set_value(["synthetic-run", "fmnist-run"]).run()
     assert any("not comparable" in w.value for w in at.warning)
     at.selectbox(key="compare_metric").set_value("mistake_severity").run()
     assert any("not comparable" in c.proto.spec for c in at.get("plotly_chart"))
@@ -104,7 +104,7 @@ def test_title_notes_and_delete_with_confirmation(seeded, runs_root):
     at.button(key="save_meta").click().run()
     assert not at.exception
     assert json.loads((runs_root / name / "meta.json").read_text()) == {"title": "Baseline", "notes": "first try"}
-    labels = at.multiselect(key="compare_runs").options
+    labels = runs_picker(at).options
     assert any("Baseline" in label and "first try" in label for label in labels), "titles and notes in pickers"
     at.button(key="delete_run").click().run()
     assert (runs_root / name).exists(), "nothing happens before the confirmation"
@@ -116,3 +116,8 @@ def test_title_notes_and_delete_with_confirmation(seeded, runs_root):
     assert not at.exception
     assert not (runs_root / name).exists()
     assert [p.name.startswith(name) for p in (runs_root / TRASH).iterdir()] == [True]
+
+
+def runs_picker(at):
+    """The Compare page's run multiselect (its key follows its labels, so it is found by its label)."""
+    return next(m for m in at.multiselect if m.label == "Runs")

@@ -70,10 +70,10 @@ def test_every_page_and_a_training_run(server, page, shots):
 
     # A one-epoch run on synthetic data.
     go_to(page, "Train")
-    page.get_by_label("Epochs").fill("1")
-    page.get_by_label("Epochs").press("Tab")
-    page.get_by_label("Training images per class (synthetic)").fill("20")
-    page.get_by_label("Training images per class (synthetic)").press("Tab")
+    page.get_by_label("Epochs", exact=True).fill("1")
+    page.get_by_label("Epochs", exact=True).press("Tab")
+    page.get_by_label("Training images per class (synthetic)", exact=True).fill("20")
+    page.get_by_label("Training images per class (synthetic)", exact=True).press("Tab")
     page.get_by_role("button", name="Start training").click()
     done = page.get_by_text(re.compile(r"— (finished|failed|stopped)$"))
     done.wait_for(state="visible", timeout=TRAIN_TIMEOUT_MS)

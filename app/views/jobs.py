@@ -41,7 +41,7 @@ def table() -> None:
         cells[5].write(duration(now.per_epoch_s))
         cells[6].write(duration(now.remaining_s))
         if job is not None and now.state in ("queued", "running"):
-            label = "Remove" if now.state == "queued" else "Stop"
+            label = "Remove" if job.position else "Stop"  # the queue knows before the run's files say "running"
             if cells[7].button(label, key=f"stop_{run.name}", width="stretch"):
                 jobs.stop(run.name)
                 st.rerun()

@@ -4,22 +4,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from nc_runs import INAT19, write_run
 from streamlit.testing.v1 import AppTest
 
-import app.common
 from app import collapse_views
 from core import mistakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-
-
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
 
 
 def open_page(page: str) -> AppTest:

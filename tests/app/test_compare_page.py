@@ -8,19 +8,11 @@ import pytest
 from nc_runs import write_run
 from streamlit.testing.v1 import AppTest
 
-import app.common
 from app import compare_views
 from core import seeds
 from core.runs import TRASH
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-
-
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 FIGURES = 9  # three heatmaps, cosine by distance, γ overlay, spectrum, feasibility, 3-D view, exact view
 
 
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
-
-
 def frames_page(hierarchy: str = "synthetic", upload: tuple[bytes, str] | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=120)
     if upload is not None:

@@ -13,13 +13,6 @@ MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGES = ["hierarchy", "frames", "train", "collapse", "compare"]
 
 
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
-
-
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.run()

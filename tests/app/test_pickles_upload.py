@@ -13,13 +13,6 @@ from core import load_bundled
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
-
-
 def upload(filename: str, data: bytes) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.run()

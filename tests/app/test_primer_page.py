@@ -1,7 +1,6 @@
 """AppTest of the Primer page and the sidebar's hierarchy badge; unit test of the toy run (core/toy.py)."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.common
@@ -9,13 +8,6 @@ from core import load_bundled
 from core.toy import ToyConfig, toy_run
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-
-
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
 
 
 def open_page(page: str) -> AppTest:

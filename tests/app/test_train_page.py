@@ -3,20 +3,12 @@ import dataclasses
 import time
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.common
 from core import Trainer
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-
-
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.common, "RUNS_ROOT", tmp_path)
-    monkeypatch.setattr(app.common, "UPLOADS", tmp_path / ".uploads")
-    return tmp_path
 
 
 def open_page(page: str, query: dict | None = None) -> AppTest:

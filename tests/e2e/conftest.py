@@ -96,19 +96,30 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
+    """One Playwright driver for the whole session (a second sync_playwright() inside the first fails)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("The e2e test needs the system Chromium on PATH (Debian: `apt-get install chromium`). "
                     "Playwright's own browsers are never downloaded.")
-    from playwright.sync_api import sync_playwright
+    return executable
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+
+@pytest.fixture(scope="session")
+def browser(playwright, chromium_path):
+    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,7 +7,6 @@ then restarted). A state written on disk must be on the page within 3 s; nothing
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from live_helpers import (APPEARS_MS, CHROMIUM_ARGS, PrivateServer, expect_label, external_training, main_text, wait_for,
@@ -20,19 +19,16 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def live_browser():
+def live_browser(playwright, chromium_path):
     """Chromium that keeps every window rendering: these tests watch several pages at once, and Chromium would
     otherwise throttle or discard the windows that are not in front."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS + [
-            "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
-            "--disable-renderer-backgrounding", "--disable-features=CalculateNativeWinOcclusion"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS + [
+        "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
+        "--disable-renderer-backgrounding", "--disable-features=CalculateNativeWinOcclusion"])
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def label(page_name: str, run: str, state: str) -> str:

@@ -236,7 +236,7 @@ def test_collapse_and_compare_survive_damaged_run_directories(runs_root, tiny_co
     assert_clean(at)
     assert any("still preparing" in i.value for i in at.info)
     at = open_page("compare")
-    at.multiselect[0].set_value(["good", "broken", "preparing"]).run()
+    at.multiselect[0].set_value(["good", "preparing"]).run()  # "broken" is not offered: its config is unreadable
     assert_clean(at)
     assert any("broken" in w.value for w in at.warning)
     assert at.get("plotly_chart")

@@ -83,3 +83,18 @@ def test_jobs_page_lists_running_and_queued_jobs_and_removes_one(runs_root, tiny
 def test_jobs_page_without_jobs(runs_root):
     at = open_page("jobs")
     assert any("No trainings" in i.value for i in at.info)
+
+
+def test_recipe_menu_fills_the_controls_and_a_dataset_change_applies_its_cpu_values(runs_root):
+    at = open_page("train")
+    widget(at.selectbox, "Dataset").set_value("fashion_mnist").run()  # the cpu recipe's Fashion-MNIST values
+    assert (widget(at.number_input, "Epochs").value, widget(at.number_input, "Batch size").value) == (2, 128)
+    assert widget(at.number_input, "Training images (subset)").value == 0  # every image, visibly
+    widget(at.selectbox, "Recipe").set_value("cifar100").run()
+    assert widget(at.selectbox, "Dataset").value == "cifar100"
+    assert widget(at.selectbox, "Backbone").value == "wrn28_8"
+    assert (widget(at.number_input, "Epochs").value, widget(at.number_input, "Batch size").value) == (100, 64)
+    assert widget(at.slider, "γ").value == 2.0 and widget(at.slider, "α (cosine-loss weight)").value == 0.4
+    assert widget(at.text_input, "Data folder") is not None  # CIFAR-100 is read from a folder the user names
+    widget(at.selectbox, "Recipe").set_value("cpu").run()
+    assert widget(at.selectbox, "Dataset").value == "synthetic" and widget(at.number_input, "Epochs").value == 8

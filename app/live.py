@@ -84,12 +84,15 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
     seen = current()
     waiting = pending() if callable(pending) else pending
     polling = waiting or any(state in LIVE_STATES for state, *_ in seen[:len(runs)])
+    started = st.session_state.get(PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
     if not polling:
+        if any(_newest_write(run) > started for run in runs):
+            # The run ended while this page run was drawing it (the top of the page may still say "running"):
+            # draw it once more; that run starts after the last write, so this happens at most once.
+            st.rerun()
         if draw is not None:
             draw()
         return False
-
-    started = st.session_state.get(PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
 
     @st.fragment(run_every=every)
     def poll() -> None:

@@ -119,9 +119,9 @@ def start(page, epochs: int = 60, per_class: int = 20) -> str:
     wait_idle(page)
     page.get_by_role("button", name="Start training").click()
     wait_idle(page)
-    found = re.search(r"(\S+) — (queued|running)", main_text(page))
-    assert found, f"no run after Start: {main_text(page)[:1000]}"
-    return found.group(1)
+    # The page may still be between the click's run and its redraw: wait for it to name the new run.
+    wait_for(lambda: re.search(r"(\S+) — (queued|running)", main_text(page)), 30, "the started run on the Train page")
+    return re.search(r"(\S+) — (queued|running)", main_text(page)).group(1)
 
 
 def test_stop_and_queue_show_on_every_page(server, live_browser, shots):

@@ -28,22 +28,34 @@ import json, os, sys, time
 sys.path.insert(0, {repo!r})
 from core import Trainer
 from core.build import build_config
-trainer = Trainer(build_config(json.loads(sys.argv[1])), root=sys.argv[2], run_name=sys.argv[3])
+
+def held(path):
+    deadline = time.monotonic() + 300
+    while path and not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+def pause_after_first_epoch(event):
+    if event.kind == "epoch" and event.epoch == 1:
+        held(sys.argv[5])  # between epochs: epoch 1 is on disk, the heartbeat keeps beating
+
+trainer = Trainer(build_config(json.loads(sys.argv[1])), root=sys.argv[2], run_name=sys.argv[3],
+                  callbacks=[pause_after_first_epoch])
 beat = trainer.run_dir.beating()  # alive while held, as a trainer preparing its data is
-deadline = time.monotonic() + 300
-while sys.argv[4] and not os.path.exists(sys.argv[4]) and time.monotonic() < deadline:
-    time.sleep(0.05)  # held: the run directory exists, nothing is evaluated yet
+held(sys.argv[4])  # held: the run directory exists, nothing is evaluated yet
 beat.stop()
 trainer.fit()
 """
 
 
-def external_training(runs: Path, name: str, hold: Path | None = None, **settings) -> subprocess.Popen:
+def external_training(runs: Path, name: str, hold: Path | None = None, pause: Path | None = None,
+                      **settings) -> subprocess.Popen:
     """A training in its own process, as ``python -m core.train`` would run it (settings for build_config).
-    With ``hold``, it creates its run directory and waits (≤ 300 s, heartbeat beating) until that file exists."""
+    With ``hold``, it creates its run directory and waits (≤ 300 s, heartbeat beating) until that file exists;
+    with ``pause``, it waits the same way after epoch 1 is written, so "between epochs" lasts until the test
+    has looked (on a fast machine a small run's three epochs are over in seconds)."""
     choices = {"dataset": "synthetic", "epochs": 2, "train_per_class": 20, **settings}
     return subprocess.Popen([sys.executable, "-c", TRAIN_CODE.format(repo=str(REPO)), json.dumps(choices), str(runs),
-                             name, str(hold or "")], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             name, str(hold or ""), str(pause or "")], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_for(predicate, timeout_s: float = 180.0, what: str = "condition") -> None:

@@ -61,8 +61,8 @@ def close(pages) -> None:
 
 
 def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, live_browser, tmp_path, shots):
-    name, go = "live-follow", tmp_path / "go"
-    proc = external_training(server.runs_dir, name, hold=go, epochs=3, train_per_class=40)
+    name, go, go_on = "live-follow", tmp_path / "go", tmp_path / "go-on"
+    proc = external_training(server.runs_dir, name, hold=go, pause=go_on, epochs=3, train_per_class=40)
     run = RunDir(server.runs_dir / name)
     wait_for(lambda: (run.path / "config.json").exists(), 60, "the run directory")
     pages = {"train": open_page(live_browser, server, f"train?run={name}"),
@@ -79,6 +79,7 @@ def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, 
         pages["collapse"].locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible", timeout=60_000)
         expect_everywhere(pages, name, "running", "between epochs", server)
         shots(pages["train"], "live_train_between_epochs")
+        go_on.touch()
         # Finished: every page that still names it says so (Jobs lists live runs of other processes only).
         wait_state(run, "finished")
         del pages["jobs"]

@@ -7,14 +7,16 @@ per epoch (tqdm, when installed) and one summary line per evaluated epoch.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 from core.build import build_config
 from core.config import ConfigError
-from core.data import DATASETS
+from core.data import DATASETS, DatasetNotFound
 from core.distributed import init_from_env, shutdown
 from core.evaluation import format_summary
+from core.hierarchy import HierarchyError
 from core.models import BACKBONES, HEADS
 from core.recipes import DEFAULT_RECIPE, RECIPES
 from core.runs import DEFAULT_ROOT, RunDir
@@ -186,10 +188,20 @@ def main(argv: list[str] | None = None) -> int:
         trainer.fit()
     except Exception as err:  # noqa: BLE001 - one clear line, the traceback is in status.json
         print(f"error: {err}", file=sys.stderr)
+        if dist.main and args.resume is None and _bad_input(err, trainer.run_dir):
+            shutil.rmtree(trainer.run_dir.path, ignore_errors=True)
+            print(f"nothing was trained; {trainer.run_dir.path} was removed", file=sys.stderr)
+            return 2
         return 1
     finally:
         shutdown(dist)
     return 0
+
+
+def _bad_input(err: Exception, run_dir: RunDir) -> bool:
+    """A missing dataset or a bad hierarchy file found while setting the run up, before anything was trained:
+    a usage error like a bad flag, so it leaves no failed run directory behind (the files name it)."""
+    return isinstance(err, (DatasetNotFound, HierarchyError)) and not run_dir.metrics()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,18 @@ def test_bad_flags_give_one_line(tmp_path, capsys):
     assert "only --epochs and --device may be given (got gamma)" in capsys.readouterr().err
 
 
+def test_a_bad_hierarchy_or_missing_dataset_leaves_no_run_directory(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["--hierarchy", str(tmp_path / "missing.json"), "--epochs", "1", "--out", str(runs / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.json" in err and "was removed" in err
+    assert main(["--dataset", "cifar100", "--root", str(tmp_path / "nowhere"), "--epochs", "1",
+                 "--out", str(runs / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "--download" in err
+    assert not list(runs.iterdir()), "no failed run directory is left behind"
+
+
 def test_flags_left_out_keep_the_recipe(monkeypatch):
     from core.train import choices_from_args, parse_args
 

@@ -12,15 +12,15 @@ dataset's recipe — Fashion-MNIST: the CPU default; CIFAR-100: the paper's ``ci
 100 epochs, meant for a GPU — plus the ``--set`` overrides, the head and the seed) into a temporary
 directory. Metrics are the final test pass with the best-validation checkpoint (``test_summary.json``,
 "model" row): top-1 %, mistake severity, hdist@1/5/20 (hdist@k only where K > k).
-Interval: mean ± t₀.₉₇₅,ₙ₋₁ · std / √n with std over seeds with ddof = 0, as the reference's
-``experiments/multiple_runs_eval.py`` (METHOD.md §7).
+Interval: :func:`core.seeds.mean_ci`, the Compare page's: mean ± t₀.₉₇₅,ₙ₋₁ · s / √n with the sample
+standard deviation s over seeds (ddof = 1). The reference's ``experiments/multiple_runs_eval.py``
+uses ddof = 0 (METHOD.md §7), i.e. intervals √((n − 1)/n) times ours.
 Runs go one after another (the machine may be shared); the table is printed and, with --out,
 written as Markdown together with the command and the conditions.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shutil
@@ -38,21 +38,13 @@ import torch  # noqa: E402
 
 from core.build import build_config  # noqa: E402
 from core.data import DatasetNotFound, load_dataset  # noqa: E402
-from core.seeds import t_quantile  # noqa: E402
+from core.seeds import mean_ci  # noqa: E402
 from core.training import Trainer  # noqa: E402
 
 HEADS = ("haframe", "ce_linear", "learnable")
 METRICS = (("top1", "top-1 %", 2), ("mistake_severity", "mistake severity", 3), ("hdist@1", "hdist@1", 3),
            ("hdist@5", "hdist@5", 3), ("hdist@20", "hdist@20", 3))
 RECIPE = {"fashion_mnist": "cpu", "cifar100": "cifar100"}
-
-
-def mean_ci95(values: list[float]) -> tuple[float, float]:
-    """(mean, half-width): t₀.₉₇₅,ₙ₋₁ · std(ddof=0) / √n (multiple_runs_eval.py); NaN half-width for n < 2."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2:
-        return float(v.mean()) if v.size else math.nan, math.nan
-    return float(v.mean()), t_quantile(0.975, v.size - 1) * float(v.std(ddof=0)) / math.sqrt(v.size)
 
 
 def parse_sets(pairs: list[str]) -> dict[str, str]:
@@ -102,8 +94,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         entry = {"dataset": dataset, "head": head, "n": len(runs), "backbone": runs[0]["backbone"],
                  "epochs": runs[0]["epochs"], "seconds": float(np.mean([r["seconds"] for r in runs]))}
         for key, _, _ in METRICS:
-            values = [r[key] for r in runs if r.get(key) is not None]
-            entry[key] = mean_ci95(values) if values else None
+            mean, half, n = mean_ci([r.get(key) for r in runs])
+            entry[key] = (mean, half) if n else None
         out.append(entry)
     return out
 

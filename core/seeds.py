@@ -1,5 +1,11 @@
 """Runs that differ only by their seeds, summarised as mean ± a Student-t confidence interval.
 
+:func:`mean_ci` is the one interval of the project: the Compare page and ``bench/replicate.py`` both
+use it. It is the textbook interval, mean ± t₍₁₊ₗ₎/₂,ₙ₋₁ · s / √n with the *sample* standard deviation
+s (ddof = 1). The reference's ``multiple_runs_eval.py`` divides by n instead (ddof = 0, METHOD.md §7),
+which makes its intervals narrower by √((n − 1)/n) (0.89 for its 5 seeds); published intervals are
+therefore slightly optimistic next to ours.
+
 Pure numpy (the t quantile is computed here rather than taken from SciPy, which core does not need).
 """
 from __future__ import annotations
@@ -33,8 +39,8 @@ def t_quantile(p: float, df: int) -> float:
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:
-    """(mean, half-width of the two-sided ``level`` t-interval, n) over the finite ``values``;
-    half-width NaN for fewer than two values."""
+    """(mean, half-width of the two-sided ``level`` t-interval, n) over the finite ``values`` (None and
+    NaN are left out): half-width = t_quantile(0.5 + level/2, n − 1) · std(ddof=1) / √n; NaN for n < 2."""
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:

@@ -1,5 +1,5 @@
 """bench/replicate.py and bench/bench_fmnist.py on tiny synthetic runs: real Trainer runs / a real
-CLI subprocess, the interval rule of multiple_runs_eval.py, the Markdown table. No timing assertions."""
+CLI subprocess, the interval of core.seeds (shared with the Compare page), the Markdown table. No timing assertions."""
 from __future__ import annotations
 
 import math
@@ -7,16 +7,21 @@ import math
 import pytest
 
 from bench import bench_fmnist, replicate
+from core import seeds
 
 TINY = ["--set", "train_per_class=6", "--set", "test_per_class=3", "--set", "image_size=16", "--set", "epochs=1",
         "--set", "width=4", "--set", "batch_size=16", "--set", "snapshot_size=10", "--set", "device=cpu"]
 
 
-def test_interval_is_multiple_runs_eval_rule():
-    mean, half = replicate.mean_ci95([1.0, 2.0, 3.0])
-    # t(0.975, 2) = 4.302653, std with ddof = 0 = sqrt(2/3)
-    assert mean == 2.0 and half == pytest.approx(4.302653 * math.sqrt(2 / 3) / math.sqrt(3), rel=1e-5)
-    assert math.isnan(replicate.mean_ci95([5.0])[1])
+def test_interval_is_the_compare_pages():
+    rows = [{"dataset": "d", "head": "h", "seconds": 1.0, "backbone": "b", "epochs": 1, "top1": v,
+             "mistake_severity": None} for v in (1.0, 2.0, 3.0)]
+    entry = replicate.summarise(rows)[0]
+    # t(0.975, 2) = 4.302653, sample std (ddof = 1) = 1
+    assert entry["top1"] == pytest.approx((2.0, 4.302653 / math.sqrt(3)), rel=1e-5)
+    assert entry["top1"] == pytest.approx(seeds.mean_ci([1.0, 2.0, 3.0])[:2])
+    assert entry["mistake_severity"] is None
+    assert math.isnan(replicate.summarise(rows[:1])[0]["top1"][1])
 
 
 def test_replicate_three_heads_two_seeds(tmp_path, capsys):

@@ -21,6 +21,7 @@ HEADS = tuple(_HEAD_REGISTRY.names())  # core.models.HEADS: haframe, etf, learna
 DATASETS = tuple(_DATASET_REGISTRY.names())  # core.data.DATASETS
 
 
+SNAPSHOT_DTYPES = ("float16", "float32")
 MinSimilarity = Union[float, Literal["exact", "grid"]]
 
 
@@ -48,7 +49,10 @@ class DataConfig:
     noise: float = 0.7  # synthetic only: pixel noise std (images are in [0, 1] before noise)
     val_fraction: float = 0.1  # validation carved per class where a dataset has no official one
     limit_train: int = 0  # 0 = all; otherwise a class-balanced subset of this size
-    snapshot_size: int = 600  # evaluation images whose features are saved every epoch
+    # What each epoch's snapshot (snapshots/epoch_NNN.npz, read by the Collapse views) may hold. Metrics are
+    # always computed on the whole test set; only what is saved for the views is capped.
+    snapshot_size: int = 600  # at most this many test images' features (class-balanced, the same images every epoch)
+    snapshot_dtype: str = "float16"  # storage of saved features and class means: "float16" (half the bytes), "float32"
     augment: str = "auto"  # "auto" (the dataset's recipe) or a core.data.AUGMENTATIONS name
     normalisation: str = "dataset"  # "dataset" (its own mean/std), "imagenet" or "none"
     pipeline: str = "auto"  # "auto", "device" (uint8 images on the device) or "loader" (DataLoader)
@@ -66,6 +70,8 @@ class DataConfig:
                f"must be one of {', '.join(NORMALISATIONS)}, got {self.normalisation!r}")
         _check(self.pipeline in PIPELINES, "data.pipeline", f"must be one of {', '.join(PIPELINES)}")
         _check(0 < self.val_fraction <= 0.5, "data.val_fraction", "must lie in (0, 0.5]")
+        _check(self.snapshot_dtype in SNAPSHOT_DTYPES, "data.snapshot_dtype",
+               f"must be one of {', '.join(SNAPSHOT_DTYPES)}, got {self.snapshot_dtype!r}")
         _check(self.image_size >= 0 and self.workers >= -1, "data.image_size/workers",
                "must be non-negative (workers: -1 = automatic)")
 

@@ -8,7 +8,12 @@ Layout of a run directory::
     status.json          {"state": queued|created|running|finished|stopped|failed, "error": ..., "epoch": ...}
     heartbeat.json       {"pid", "host", "started" (process start), "since", "time"}: rewritten every 2 s while training
     metrics.jsonl        one JSON object per evaluated epoch, appended (epoch 0 = before training)
-    snapshots/epoch_NNN.npz   features (n×d), labels (n,), predictions (n,), class_means (K×d)
+    snapshots/epoch_NNN.npz   what the Collapse/Mistakes views read, bounded per epoch (core.training):
+                         indices (n,) of the n ≤ data.snapshot_size test images (class-balanced, the same
+                         every epoch), their features (n×d), labels (n,), predictions (n,); class_means (K×d)
+                         of the whole test set; classifier (K×d) for learnt heads only; eval_labels,
+                         eval_predictions, eval_crm_predictions (N,) int32. Floats as data.snapshot_dtype
+                         (float16 by default; runs written before it: float32, read the same way).
     checkpoint_last.pt   model/optimiser state, epoch, best-so-far: what --resume continues from
     checkpoint_best.pt   the model with the best validation top-1 (what the final test pass uses)
                          (both written atomically: tmp file + os.replace; older runs: checkpoint.pt)

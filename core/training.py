@@ -36,7 +36,8 @@ from core.evaluation import REFERENCE_EVAL_BATCH, forward_pass, hdist_ks, paper_
 from core.rng import epoch_generator
 from core.runs import DEFAULT_ROOT, RunDir
 
-__all__ = ["Trainer", "TrainEvent", "resolve_device", "describe_device", "check_config", "build_frame"]
+__all__ = ["Trainer", "TrainEvent", "resolve_device", "describe_device", "check_config", "build_frame",
+           "snapshot_indices"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,27 @@ class _TrainStep(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(images)
         return features, self.model.forward_head(features)
+
+
+def snapshot_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``size`` of the (N,) ``labels``' samples, as equal per class as possible,
+    drawn with ``seed`` (so a run, and a resumed run, saves the same images every epoch).
+
+    ``core.data.balanced_subset`` keeps at least one image per class, i.e. K images when size < K
+    (1,010 for iNat-19 however small the cap); the cap is honoured here by keeping ``size`` of those
+    (one image each of ``size`` classes, drawn with the same seed)."""
+    idx = balanced_subset(labels, size, seed)
+    if len(idx) > size:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, size, replace=False))
+    return idx
+
+
+def _stored(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` as ``dtype`` for a snapshot; float32 where float16 would overflow (|x| > 65504)."""
+    values = np.asarray(values, np.float32)
+    if dtype == "float16" and np.nanmax(np.abs(values), initial=0.0) < np.finfo(np.float16).max:
+        return values.astype(np.float16)
+    return values
 
 
 class Trainer:
@@ -280,7 +302,7 @@ class Trainer:
                 raise ConfigError(f"evaluation.reference_quirks drops every test image (batch "
                                   f"{REFERENCE_EVAL_BATCH}, drop_last, {self.data.split_size('test')} images)")
         test_labels = self.data.labels("test")[:n_eval].numpy()
-        self.snapshot_idx = balanced_subset(test_labels, cfg.data.snapshot_size, cfg.data.seed)
+        self.snapshot_idx = snapshot_indices(test_labels, cfg.data.snapshot_size, cfg.data.seed)
 
     def _describe(self) -> dict:
         """What the run uses, for the "start" event (the CLI prints it)."""
@@ -385,15 +407,24 @@ class Trainer:
                                                 centered=centered, predictions=probe.logits)
             row.update({f"{key}@train": value for key, value in stats.items()})
         row = {key: (None if isinstance(v, float) and math.isnan(v) else v) for key, v in row.items()}
+        self._save_snapshot(epoch, test, classifier)
+        return row
+
+    def _save_snapshot(self, epoch: int, test, classifier: np.ndarray) -> None:
+        """What the Collapse and Mistakes views read, bounded whatever the test set's size: the features,
+        labels and predictions of the run's fixed ``snapshot_idx`` images, the (K, d) class means of the
+        whole test set, the (K, d) classifier only when it is learnt (a fixed frame's is in frame.npz),
+        and three (N,) int32 arrays of per-image outcomes. Floats are stored as ``data.snapshot_dtype``."""
+        dtype = self.config.data.snapshot_dtype
         features, logits, labels = test.features.cpu(), test.logits.cpu(), test.labels.cpu()
         idx = self.snapshot_idx
+        learnt = {} if self.frame is not None else {"classifier": _stored(classifier, dtype)}
         self.run_dir.save_snapshot(
-            epoch, features=features[idx].numpy().astype(np.float32), labels=labels[idx].numpy(),
-            predictions=logits[idx].argmax(1).numpy(),
-            class_means=metrics.class_means(features, labels, k).astype(np.float32),
-            classifier=classifier, **metrics.epoch_arrays(logits, labels, self.distances),
+            epoch, indices=idx.astype(np.int32), features=_stored(features[idx].numpy(), dtype),
+            labels=labels[idx].numpy(), predictions=logits[idx].argmax(1).numpy(),
+            class_means=_stored(metrics.class_means(features, labels, self.num_classes), dtype), **learnt,
+            **metrics.epoch_arrays(logits, labels, self.distances),
         )
-        return row
 
     # ------------------------------------------------------------------ checkpoints and the test pass
     def _save_checkpoints(self, epoch: int, row: dict) -> None:

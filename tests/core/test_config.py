@@ -1,6 +1,6 @@
 import pytest
 
-from core import RunConfig
+from core import DataConfig, RunConfig
 from core.config import ConfigError, OptimConfig
 
 
@@ -100,3 +100,14 @@ def test_cpu_recipe_sizes_fashion_mnist_for_a_cpu_and_choices_still_win():
     assert (default.optim.epochs, default.optim.batch_size, default.data.limit_train) == (2, 128, 0)
     assert build_config({"dataset": "fashion_mnist", "epochs": 5}).optim.epochs == 5
     assert build_config({}).optim.epochs == 8  # the synthetic default is unchanged
+
+
+def test_snapshot_cap_fields_are_stored_and_old_runs_read():
+    config = RunConfig(data=DataConfig(snapshot_size=300, snapshot_dtype="float32"))
+    assert config.to_dict()["data"]["snapshot_dtype"] == "float32"
+    assert RunConfig.from_dict(config.to_dict()) == config
+    old = RunConfig().to_dict()
+    del old["data"]["snapshot_dtype"]  # config.json written before the field existed
+    assert RunConfig.from_dict(old).data.snapshot_dtype == "float16"
+    with pytest.raises(ConfigError, match="data.snapshot_dtype"):
+        DataConfig(snapshot_dtype="int8")

@@ -103,3 +103,46 @@ def test_check_config_names_the_field(tiny_config):
         check_config(tiny_config.replace(frame=FrameConfig(min_similarity="lots")), hierarchy)
     check_config(tiny_config, hierarchy)
     assert describe_device() == ("CPU" if not torch.cuda.is_available() else describe_device("cuda"))
+
+
+@pytest.mark.parametrize(("head", "learnt"), [("haframe", False), ("learnable", True)])
+def test_snapshots_are_capped_and_hold_the_same_images(tmp_path, tiny_config, head, learnt):
+    # 12 classes × 6 test images; a cap of 5 < K keeps one image each of 5 classes, every epoch.
+    config = tiny_config.replace(data=DataConfig(train_per_class=12, test_per_class=6, image_size=16,
+                                                 snapshot_size=5), frame=FrameConfig(head=head))
+    run = Trainer(config, root=tmp_path).fit()
+    first, last = run.snapshot(0), run.snapshot(2)
+    assert len(first["indices"]) == 5 and len(np.unique(first["labels"])) == 5
+    np.testing.assert_array_equal(first["indices"], last["indices"])
+    np.testing.assert_array_equal(first["labels"], last["labels"])
+    assert last["features"].dtype == np.float16 and last["class_means"].dtype == np.float16
+    assert ("classifier" in last) == learnt, "a fixed frame's classifier lives in frame.npz only"
+    assert len(last["eval_labels"]) == 72, "outcomes (and metrics) cover the whole test set"
+    assert run.config().data.snapshot_dtype == "float16"
+
+
+def test_snapshot_float32_on_request(tmp_path, tiny_config):
+    config = tiny_config.replace(data=DataConfig(train_per_class=12, test_per_class=6, image_size=16,
+                                                 snapshot_size=40, snapshot_dtype="float32"))
+    config = config.replace(optim=config.optim.__class__(epochs=1, batch_size=16))
+    snap = Trainer(config, root=tmp_path).fit().snapshot(1)
+    assert snap["features"].dtype == np.float32 and len(snap["features"]) == 36
+
+
+def test_snapshot_indices_honour_the_cap_at_large_k():
+    from core.training import snapshot_indices
+
+    labels = np.repeat(np.arange(1010), 3)  # iNat-19's K, 3 test images per class
+    idx = snapshot_indices(labels, 600, seed=4)
+    assert len(idx) == 600 and len(np.unique(labels[idx])) == 600 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, snapshot_indices(labels, 600, seed=4))
+    assert len(snapshot_indices(labels, 2020, seed=4)) == 2020  # 2 per class
+    assert np.bincount(labels[snapshot_indices(labels, 2020, seed=4)]).max() == 2
+
+
+def test_float16_storage_falls_back_where_it_would_overflow():
+    from core.training import _stored
+
+    assert _stored(np.ones((2, 3)), "float16").dtype == np.float16
+    assert _stored(np.full((2, 3), 1e6), "float16").dtype == np.float32
+    assert _stored(np.ones((2, 3)), "float32").dtype == np.float32

@@ -50,10 +50,38 @@ def pick_run(key: str) -> RunDir | None:
     return runs[choice]
 
 
+def _file_stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _hierarchy(path: str, stamp: int) -> Hierarchy:
+    return RunDir(Path(path)).hierarchy()
+
+
+def hierarchy_of(run: RunDir) -> Hierarchy:
+    """The run's hierarchy, parsed once per change of hierarchy.json: the object is shared, so its
+    cached tree order, distances and LCAs (seconds at K = 1010) are computed once, not per page run."""
+    return _hierarchy(str(run.path), _file_stamp(run.path / "hierarchy.json"))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _frame(path: str, stamp: int) -> dict[str, np.ndarray]:
+    return RunDir(Path(path)).frame()
+
+
+def frame_of(run: RunDir) -> dict[str, np.ndarray]:
+    """frame.npz (weights (K, d), target (K, K)), read once per change of the file (do not mutate)."""
+    return _frame(str(run.path), _file_stamp(run.path / "frame.npz"))
+
+
 def run_hierarchy(run: RunDir) -> Hierarchy | None:
     """The run's hierarchy, or None after saying why there is none yet."""
     try:
-        return run.hierarchy()
+        return hierarchy_of(run)
     except (OSError, ValueError, KeyError):  # not written yet, or a damaged/foreign run directory
         status = run.status()
         if status.get("state") == "failed":
@@ -72,13 +100,15 @@ def _stamp(run: RunDir, epoch: int) -> int:
         return 0
 
 
-def follow(run: RunDir, umap_epochs: list[int] | None = None) -> None:
-    """Rerun the page when the run's files change while it is live, or when a UMAP layout it waits for
-    lands (LIVE's :func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done)."""
-    if umap_epochs:
-        watch(run, pending=lambda: umap_pending(run, umap_epochs), extra=projector().cached)
-    else:
+def follow(run: RunDir, view: ProjectionView | None = None) -> None:
+    """Rerun the page when the run's files change while it is live, or when a UMAP layout ``view`` waits
+    for lands (:func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done)."""
+    if view is None or not view.waiting:
         watch(run)
+        return
+    watch(run, pending=True, extra=projector().version)
+    if projector().version() != view.version:  # it landed while this page was drawn, before watch() looked
+        st.rerun()
 
 
 @st.cache_resource(max_entries=8)
@@ -208,44 +238,82 @@ def _frame_vectors(frame: dict, view: dict, scale: float) -> np.ndarray | None:
 
 @dataclass(frozen=True)
 class ProjectionView:
+    """The animated projection, the caption's ``note``, and for UMAP whether a layout is still being
+    computed (``waiting``) and the projector's :meth:`~app.projector.Projector.version` it was drawn at."""
+
     figure: go.Figure
     note: str
+    waiting: bool = False
+    version: int = 0
 
 
 def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int, method: str,
                colouring: Colouring) -> ProjectionView:
-    """The animated projection of ``run`` over ``epochs`` (starting at ``epoch``), PCA or UMAP."""
-    frame = run.frame()
+    """The animated projection of ``run`` over (up to MAX_ANIMATED_EPOCHS of) ``epochs``, starting at ``epoch``.
+
+    PCA: every epoch, at once. UMAP: the epochs whose layouts are ready (they are computed in epoch
+    order, each from the previous one's layout, and drawn as they land); PCA until the first is ready.
+    The figure is cached by the snapshots' stamps (and the ready layouts), so a page run that changed
+    nothing rebuilds nothing."""
     n = len(snapshot(run, epochs[-1])["labels"])
     n_drawn = min(n, MAX_ANIMATED_POINTS)
     shown = _evenly(epochs, max(2, min(MAX_ANIMATED_EPOCHS, MAX_POINT_FRAMES // n_drawn)),
                     keep=(epochs[0], epochs[-1], epoch))
+    stamps = tuple(_stamp(run, e) for e in shown)
+    colour = (colouring.kind, colouring.level, colouring.label)
+    path = str(run.path)
+    if method != "UMAP":
+        figure, note = _figure(path, tuple(shown), stamps, epoch, colour, (), _hierarchy=hierarchy, _layouts={})
+        return ProjectionView(figure, note)
+    version = projector().version()  # read first: a layout landing from here on reruns the page
+    layouts, waiting, problem = _umap_layouts(run, shown)
+    ready = [e for e in shown if e in layouts]
+    if not ready:
+        figure, note = _figure(path, tuple(shown), stamps, epoch, colour, (), _hierarchy=hierarchy, _layouts={})
+        why = problem or f"computing epoch {waiting}'s layout, the first of {len(shown)}"
+        return ProjectionView(figure, f"{note}; UMAP replaces it when its first layout is ready ({why})",
+                              waiting is not None, version)
+    start = epoch if epoch in layouts else ready[-1]
+    figure, note = _figure(path, tuple(ready), tuple(stamps[shown.index(e)] for e in ready), start, colour,
+                           tuple(ready), _hierarchy=hierarchy, _layouts=layouts)
+    if len(ready) < len(shown):
+        rest = (f"epoch {waiting}'s is being computed and the others follow, each as it lands" if problem == ""
+                else problem)
+        note += (f"; UMAP layouts of {len(ready)} of {len(shown)} epochs ({ready[0]}–{ready[-1]}) are ready and "
+                 f"animated, {rest}" + ("" if start == epoch else f"; showing epoch {start}, the latest ready"))
+    return ProjectionView(figure, note, waiting is not None, version)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _figure(path: str, shown: tuple[int, ...], stamps: tuple[int, ...], epoch: int, colour: tuple, umap: tuple,
+            _hierarchy: Hierarchy, _layouts: dict[int, np.ndarray]) -> tuple[go.Figure, str]:
+    """(figure, note) of the projection over ``shown`` epochs: in the fixed PCA basis, or the ``_layouts``
+    of the ``umap`` epochs (their keys). ``stamps`` (one per epoch) make it rebuilt when a snapshot changes."""
+    run, hierarchy, colouring = RunDir(Path(path)), _hierarchy, Colouring(*colour)
+    frame = frame_of(run)
+    epochs = list(shown)
     axes = principal_axes(basis_vectors(frame, snapshot(run, epochs[-1])))
     digest = hashlib.sha1(axes.tobytes()).hexdigest()
-    views = {e: _pca_epoch(str(run.path), e, _stamp(run, e), digest, axes) for e in shown}
+    views = {e: _pca_epoch(path, e, s, digest, axes) for e, s in zip(epochs, stamps)}
     note = "PCA in a basis fixed for the whole run (the frame's principal plane)"
     points = {e: v["points"] for e, v in views.items()}
     means = {e: v["means"] for e, v in views.items()}
-    in_pca = True
-    if method == "UMAP":
-        layouts, umap_note = _umap_layouts(run, shown)
-        if layouts is not None:
-            points, in_pca = layouts, False
-            means = {e: _centroids(layouts[e], views[e]["labels"], hierarchy.num_classes) for e in shown}
-            note = "UMAP, each epoch started from the previous one's layout; class means are the centroids of " \
-                   "their class's points (frame vectors have no place in a UMAP layout)"
-        else:
-            note = f"PCA while UMAP computes ({umap_note}); it replaces this when every epoch is ready"
+    if umap:
+        points = {e: _layouts[e] for e in epochs}
+        means = {e: _centroids(points[e], views[e]["labels"], hierarchy.num_classes) for e in epochs}
+        note = "UMAP, each epoch started from the previous one's layout (so points move only as their features " \
+               "do); class means are the centroids of their class's points (frame vectors have no place in a UMAP layout)"
     distances = hierarchy.distance_matrix()
     per_class, group_legend = _group_colours(hierarchy, colouring.level or hierarchy.height)
-    scale = views[shown[-1]]["mean_norm"]
-    keep = np.unique(np.linspace(0, n - 1, n_drawn).round().astype(int))
+    scale = views[epochs[-1]]["mean_norm"]
+    n = len(views[epochs[-1]]["labels"])
+    keep = np.unique(np.linspace(0, n - 1, min(n, MAX_ANIMATED_POINTS)).round().astype(int))
     colours, class_index = _palette(colouring, per_class, int(distances.max()))
     leaves = [hierarchy.display(leaf) for leaf in hierarchy.leaves]
     paths = [" → ".join(hierarchy.display(a) for a in hierarchy.ancestors(leaf)[1:]) for leaf in hierarchy.leaves]
-    labels = views[shown[0]]["labels"][keep]
+    labels = views[epochs[0]]["labels"][keep]
     args = dict(points=[], colour_index=[], predicted=[], means=[], frame=[])
-    for e in shown:
+    for e in epochs:
         view = views[e]
         preds = view["predictions"][keep]
         heights = mistakes.mistake_heights(labels, preds, distances)
@@ -255,15 +323,15 @@ def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int,
                                   for p, h in zip(preds, heights)])
         args["means"].append(means[e])
         vectors = _frame_vectors(frame, view, scale if "weights" in frame else view["mean_norm"])
-        args["frame"].append(project(vectors, axes) if vectors is not None and in_pca else None)
-    fig = plots.animated_projection(shown, **args, colours=colours, paths=[f"true: {paths[y]}" for y in labels],
+        args["frame"].append(project(vectors, axes) if vectors is not None and not umap else None)
+    fig = plots.animated_projection(epochs, **args, colours=colours, paths=[f"true: {paths[y]}" for y in labels],
                                     class_names=leaves, legend=_legend(colouring, group_legend,
                                                                         int(distances.max())),
-                                    title=f"Penultimate features, epochs {shown[0]}–{shown[-1]}",
-                                    start=shown.index(epoch))
+                                    title=f"Penultimate features, epochs {epochs[0]}–{epochs[-1]}",
+                                    start=epochs.index(epoch))
     if n > len(keep):
         note += f"; {len(keep)} of the snapshot's {n} points drawn"
-    return ProjectionView(fig, note)
+    return fig, note
 
 
 def _centroids(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -274,33 +342,41 @@ def _centroids(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         return sums / counts
 
 
-def _umap_layouts(run: RunDir, epochs: list[int]) -> tuple[dict[int, np.ndarray] | None, str]:
-    """UMAP layouts of every epoch if all are ready; else queue the earliest missing one (each epoch starts
-    from the previous one's layout, so they are asked for in order) and say how far it got."""
+def _umap_layouts(run: RunDir, epochs: list[int]) -> tuple[dict[int, np.ndarray], int | None, str]:
+    """(the ready UMAP layouts of the first epochs, in order; the epoch being computed or None; why UMAP
+    stopped, or ""). Layouts are asked for in epoch order (each starts from the previous one's), so only
+    the earliest missing epoch is queued, and its snapshot is read only then."""
     done: dict[int, np.ndarray] = {}
     for e in epochs:
         try:
-            layout = projector().umap(str(run.path), e, snapshot(run, e)["features"])
+            layout = projector().layout(str(run.path), e)
+            if layout is None:
+                layout = projector().umap(str(run.path), e, snapshot(run, e)["features"])
         except RuntimeError as err:
-            return None, str(err)
+            return done, None, str(err)
         if layout is None:
-            return None, f"{len(done)} of {len(epochs)} epochs ready"
+            return done, e, ""
         done[e] = layout
-    return done, ""
-
-
-def umap_pending(run: RunDir, epochs: list[int]) -> bool:
-    return any(projector().pending(str(run.path), e) for e in epochs)
+    return done, None, ""
 
 
 # --------------------------------------------------------------------------------------------- heatmaps
 def mean_heatmaps(run: RunDir, hierarchy: Hierarchy, epoch: int) -> tuple[go.Figure, go.Figure]:
-    """Class-mean cosines at ``epoch`` and the target cosines, tree-ordered (images for large K)."""
+    """Class-mean cosines at ``epoch`` and the target cosines, tree-ordered (images for large K); built once
+    per change of the snapshot, frame or hierarchy file and shared: copy a figure before changing it."""
+    return _mean_heatmaps(str(run.path), epoch, _stamp(run, epoch), _file_stamp(run.path / "frame.npz"),
+                          _file_stamp(run.path / "hierarchy.json"), _hierarchy=hierarchy)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _mean_heatmaps(path: str, epoch: int, stamp: int, frame_stamp: int, hierarchy_stamp: int,
+                   _hierarchy: Hierarchy) -> tuple[go.Figure, go.Figure]:
+    run, hierarchy = RunDir(Path(path)), _hierarchy
     order = hierarchy.tree_order()
     labels = [hierarchy.display(hierarchy.leaves[i]) for i in order]
     spans = hierarchy.group_spans(1)
     means = cosine_matrix(np.nan_to_num(snapshot(run, epoch)["class_means"]))[np.ix_(order, order)]
-    target = run.frame()["target"][np.ix_(order, order)]
+    target = frame_of(run)["target"][np.ix_(order, order)]
     return (_cosine_figure(means, labels, spans, f"Class-mean cosines, epoch {epoch}"),
             _cosine_figure(target, labels, spans, "Target cosines (the frame)"))
 
@@ -318,7 +394,17 @@ def _cosine_figure(matrix: np.ndarray, labels: list[str], spans, title: str) -> 
 
 # --------------------------------------------------------------------------------------------- mistakes
 def mistake_tables(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int, crm: bool):
-    """(stacked bars over epochs, histogram at ``epoch``, confusion figure, confused-pairs rows)."""
+    """(stacked bars over epochs, histogram at ``epoch``, confusion figure, confused-pairs rows), built once
+    per change of the snapshots (or of the epoch and CRM choice) and shared: do not change them."""
+    stamps = tuple(_stamp(run, e) for e in epochs)
+    return _mistake_tables(str(run.path), tuple(epochs), stamps, epoch, crm,
+                           _file_stamp(run.path / "hierarchy.json"), _hierarchy=hierarchy)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _mistake_tables(path: str, epochs: tuple[int, ...], stamps: tuple[int, ...], epoch: int, crm: bool,
+                    hierarchy_stamp: int, _hierarchy: Hierarchy):
+    run, hierarchy = RunDir(Path(path)), _hierarchy
     distances = hierarchy.distance_matrix()
     per_epoch = {e: outcomes(run, e, crm) for e in epochs}
     shown, table = mistakes.heights_over_epochs(per_epoch, distances)

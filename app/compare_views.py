@@ -3,9 +3,10 @@ table with published reference rows, curves, CSV exports, and run management (ti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import plots
@@ -37,15 +38,37 @@ class RunInfo:
         return f"{self.settings.dataset} · {self.settings.hierarchy}"
 
 
+RUN_FILES = ("config.json", "hierarchy.json", "metrics.jsonl", "meta.json")  # what a RunInfo is read from
+
+
+def _stamps(run: RunDir) -> tuple:
+    out = []
+    for name in RUN_FILES:
+        try:
+            stat = (run.path / name).stat()
+            out.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _run_info(path: str, stamps: tuple) -> RunInfo | str:
+    """A run's RunInfo, or why it cannot be compared; read once per change of one of its RUN_FILES."""
+    run = RunDir(Path(path))
+    try:
+        return RunInfo(run, run.title(), run.settings(), run.comparable_key(), run.seed_group(), run.metrics())
+    except (OSError, ValueError, KeyError) as err:  # a damaged or foreign config.json
+        return f"Skipping {run.name}: its config.json cannot be read ({err})."
+
+
 def load_runs() -> tuple[list[RunInfo], list[str]]:
-    """Every run of the store that can be compared, and a message for each that cannot."""
+    """Every run of the store that can be compared, and a message for each that cannot. A page run
+    stats each run's few files and parses only those that changed (shared objects: do not mutate)."""
     infos, problems = [], []
     for run in list_runs(common.RUNS_ROOT):  # the store is read at call time (tests move it)
-        try:
-            infos.append(RunInfo(run, run.title(), run.settings(), run.comparable_key(), run.seed_group(),
-                                 run.metrics()))
-        except (OSError, ValueError, KeyError) as err:  # a damaged or foreign config.json
-            problems.append(f"Skipping {run.name}: its config.json cannot be read ({err}).")
+        info = _run_info(str(run.path), _stamps(run))
+        (problems if isinstance(info, str) else infos).append(info)
     return infos, problems
 
 
@@ -100,16 +123,33 @@ def final_table(infos: list[RunInfo], group: bool, reference: bool) -> pd.DataFr
     return frame
 
 
+MISSING = "—"
+MISSING_HELP = (f"{MISSING}: not recorded by that run (e.g. hdist@20 needs more than 20 classes, “@train” "
+                "statistics a training subsample, and runs from older versions lack newer statistics); "
+                "“±” only for seed groups of two or more runs; published rows carry only the paper's metrics.")
+
+
 def table_config(frame: pd.DataFrame) -> dict:
-    """Column headers and help from the metrics schema."""
+    """Column headers and help from the metrics schema (the numbers' format is :func:`styled`'s)."""
     config = {}
     for column in frame.columns:
         key = column.removesuffix(" ±")
         if key in schema.METRICS:
             m = schema.metric(key)
             name = m.header + (" ±" if column.endswith("±") else "")
-            config[column] = st.column_config.NumberColumn(name, help=m.help or m.title, format="%.3f")
+            config[column] = st.column_config.NumberColumn(name, help=f"{m.help or m.title}. {MISSING_HELP}")
     return config
+
+
+def styled(frame: pd.DataFrame):
+    """The final table for display: metrics to 3 decimals, whole numbers as such, and an em dash (not a grey
+    "None") where a value is missing; the DataFrame itself (and its CSV) keeps the numbers and NaN."""
+    formats = {}
+    for column in frame.select_dtypes("number").columns:
+        values = frame[column].dropna()
+        whole = column.removesuffix(" ±") not in schema.METRICS and bool((values == values.round()).all())
+        formats[column] = "{:.0f}" if whole else "{:.3f}" if column.removesuffix(" ±") in schema.METRICS else "{:g}"
+    return frame.style.format(formats, na_rep=MISSING)
 
 
 def curve_series(infos: list[RunInfo], key: str, group: bool, window: int) -> list[dict]:
@@ -128,9 +168,15 @@ def curve_series(infos: list[RunInfo], key: str, group: bool, window: int) -> li
 
 
 def metrics_csv(infos: list[RunInfo]) -> bytes:
-    """Every metrics row of every run, one CSV (run directory, title and settings first)."""
+    """Every metrics row of every run, one CSV (run directory, title and settings first); built once per
+    set of RunInfos (they are cached per change of their files, so the same objects come back)."""
+    return _metrics_csv(tuple(id(i) for i in infos), _infos=tuple(infos))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _metrics_csv(ids: tuple[int, ...], _infos: tuple[RunInfo, ...]) -> bytes:
     rows = [{"run": i.run.name, "title": i.title, **{k: getattr(i.settings, k) for k in SETTINGS}, **row}
-            for i in infos for row in i.rows]
+            for i in _infos for row in i.rows]
     return pd.DataFrame.from_records(rows).to_csv(index=False).encode()
 
 
@@ -146,9 +192,9 @@ def side_by_side(infos: list[RunInfo], group: bool) -> None:
         return
     columns = st.columns(len(shown))
     for column, info in zip(columns, shown):
-        hierarchy = info.run.hierarchy()
+        hierarchy = cv.hierarchy_of(info.run)
         epoch = info.run.snapshot_epochs()[-1]
-        means, _ = cv.mean_heatmaps(info.run, hierarchy, epoch)
+        means = go.Figure(cv.mean_heatmaps(info.run, hierarchy, epoch)[0])  # a copy: the cached one is shared
         means.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
         column.plotly_chart(means.update_layout(title=f"{info.title} · epoch {epoch}", height=300),
                             key=f"side_means_{info.run.name}")

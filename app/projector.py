@@ -8,8 +8,10 @@
   with one numba/BLAS thread: it gets only the cycles the training leaves idle, never holds the server's GIL, and its
   numba compilation happens there too. Only the epoch a page asks for is queued; an older epoch of
   the same run still waiting is dropped when a newer one is asked for. Each epoch starts from the
-  previous epoch's embedding (same snapshot samples), so layouts move smoothly instead of jumping.
-* Results live in an LRU cache of bounded size.
+  previous epoch's embedding (same snapshot samples), so layouts move smoothly instead of jumping;
+  pages therefore ask for a run's epochs in order and show each layout as soon as it lands.
+* Results live in an LRU cache of bounded size; :meth:`Projector.version` counts finished jobs, so a
+  page waiting for a layout can tell that one landed even when the cache is full.
 
 No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``.
 """
@@ -141,13 +143,16 @@ class Projector:
     """UMAP projections keyed by (run, epoch), computed off the server's process; thread-safe."""
 
     def __init__(self, warm: bool = True, max_cached: int = MAX_CACHED):
-        self._lock = threading.Lock()
+        # Re-entrant: Future.cancel() runs the done callback (_finished, which takes the lock) at once,
+        # inside _drop_older_locked, which holds it.
+        self._lock = threading.RLock()
         self._max_cached = max_cached
         self._worker = _Worker()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")  # waits on the worker's pipe
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()  # LRU: (run, epoch) → (n, 2)
         self._pending: dict[tuple, Future] = {}
         self._failed: dict[tuple, str] = {}
+        self._version = 0
         self._warm: Future | None = self._pool.submit(self._worker.call, warm=np.zeros(1)) if warm else None
 
     @property
@@ -156,6 +161,18 @@ class Projector:
         return self._warm is not None and self._warm.done()
 
     # ---------------------------------------------------------------- queries
+    def layout(self, run: str, epoch: int) -> np.ndarray | None:
+        """The finished (n, 2) UMAP layout of ``run``'s epoch, or None (nothing is queued).
+        Raises RuntimeError if it failed."""
+        key = (run, epoch)
+        with self._lock:
+            if key in self._failed:
+                raise RuntimeError(f"UMAP failed: {self._failed[key]}")
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+        return None
+
     def umap(self, run: str, epoch: int, features: np.ndarray) -> np.ndarray | None:
         """The UMAP layout of ``run``'s snapshot ``epoch`` if ready, else None (and it is queued, replacing
         any older epoch of the same run that is still waiting). Raises RuntimeError if it failed."""
@@ -175,9 +192,19 @@ class Projector:
         with self._lock:
             return (run, epoch) in self._pending
 
+    def pending_run(self, run: str) -> bool:
+        """Whether a layout of any epoch of ``run`` is queued or being computed."""
+        with self._lock:
+            return any(r == run for r, _ in self._pending)
+
     def cached(self) -> int:
         with self._lock:
             return len(self._done)
+
+    def version(self) -> int:
+        """How many jobs have ended (done, failed or dropped): changes whenever a layout lands."""
+        with self._lock:
+            return self._version
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -191,7 +218,7 @@ class Projector:
     def _drop_older_locked(self, run: str, epoch: int) -> None:
         for key, future in list(self._pending.items()):
             if key[0] == run and key[1] < epoch and future.cancel():  # cancel() is False once it runs
-                del self._pending[key]
+                self._pending.pop(key, None)  # _finished may have removed it already
 
     def _submit_locked(self, key: tuple, features: np.ndarray) -> None:
         init = self._previous_layout_locked(key[0], key[1], len(features))
@@ -202,6 +229,7 @@ class Projector:
 
     def _finished(self, key: tuple, future: Future) -> None:
         with self._lock:
+            self._version += 1
             if self._pending.get(key) is not future:
                 return
             del self._pending[key]

@@ -3,6 +3,7 @@ import streamlit as st
 
 from app import collapse_views as cv
 from app import plots
+from app.live import metrics
 from core import schema
 
 st.title("Collapse")
@@ -33,9 +34,10 @@ means_fig, target_fig = cv.mean_heatmaps(run, hierarchy, epoch)
 left.plotly_chart(means_fig, key="means")
 right.plotly_chart(target_fig, key="target")
 
-rows = run.metrics()
+rows = metrics(run)  # parsed once per change of metrics.jsonl
 keys = [k for k in schema.keys_in(rows, ("collapse",)) if not k.endswith(schema.TRAIN_SUFFIX)]
-if run.frame_is_haframe():  # this run's frame is the hierarchy's HAFrame: the two deviations are one number
+haframe = run.frame_is_haframe()
+if haframe:  # this run's frame is the hierarchy's HAFrame: the two deviations are one number
     keys = [k for k in keys if not k.startswith("haf_dev")]
 chosen = st.multiselect("Collapse statistics over epochs", keys, default=[k for k in keys if k.startswith(
     "frame_dev_mean")] or keys[:1], format_func=schema.label, key="collapse_keys")
@@ -46,6 +48,5 @@ if pairs:
 st.caption("Frame deviation: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| over class pairs against this run's frame; centred: "
            "class means minus the global sample mean. NC1 = tr(Σ_W Σ_B⁺)/K; NC3: self-duality of classifier and "
            "class means; NC4: agreement of the prediction with the nearest class mean."
-           + (" HAFrame deviation not offered: this run's frame is the hierarchy's HAFrame." if run.frame_is_haframe()
-              else ""))
-cv.follow(run, epochs if method == "UMAP" else None)
+           + (" HAFrame deviation not offered: this run's frame is the hierarchy's HAFrame." if haframe else ""))
+cv.follow(run, view)

@@ -134,3 +134,32 @@ def test_k1010_views_are_images_with_short_legends(runs_root, reference):
     assert size < 4_000_000, f"{size} bytes of figures"
     at = open_page("mistakes")
     assert chart(at, "Confusions in tree order")["data"][0]["type"] == "image"
+
+
+def test_umap_layouts_are_shown_as_they_land_and_the_wait_ends(runs_root, monkeypatch):
+    from test_projector import gated_projector, wait_for
+
+    write_run(runs_root, "run", epochs=3)
+    projector, worker = gated_projector()
+    monkeypatch.setattr(collapse_views, "projector", lambda: projector)
+    at = open_page("collapse")
+    at.radio(key="projection").set_value("UMAP").run()
+    note = at.caption[0].value
+    assert "PCA in a basis fixed" in note and "computing epoch 0's layout" in note
+    assert [f["name"] for f in chart(at, "Penultimate features")["frames"]] == ["0", "1", "2", "3"]
+    for ready in range(1, 5):
+        worker.gate.release()  # one more layout lands; the page's next run shows it and asks for the next
+        wait_for(lambda: projector.version() == ready)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        frames = [f["name"] for f in chart(at, "Penultimate features")["frames"]]
+        assert frames == [str(e) for e in range(ready)], "the animation holds exactly the ready epochs"
+        note = at.caption[0].value
+        if ready < 4:
+            assert f"{ready} of 4 epochs" in note and f"epoch {ready}'s is being computed" in note
+            assert f"showing epoch {ready - 1}, the latest ready" in note
+    assert note.startswith("UMAP, each epoch started from the previous one's layout"), note
+    assert "computed" not in note and "computing" not in note, "no waiting message once every layout is in"
+    assert all("init" in call for call in worker.calls[1:]), "epochs after the first start from the previous"
+    assert not projector.pending_run(str(runs_root / "run"))
+    projector.close()

@@ -1,7 +1,11 @@
-"""The projector's PCA: one basis for every epoch of a run (the frame's principal plane), deterministic signs."""
+"""The projector's PCA: one basis for every epoch of a run (the frame's principal plane), deterministic signs;
+its UMAP queue: newer epochs replace queued ones, each epoch starts from the previous layout."""
+import threading
+import time
+
 import numpy as np
 
-from app.projector import basis_vectors, pca_2d, principal_axes, project
+from app.projector import Projector, basis_vectors, pca_2d, principal_axes, project
 
 
 def test_axes_are_orthonormal_and_deterministic():
@@ -38,3 +42,66 @@ def test_basis_falls_back_to_the_classifier_then_class_means():
 def test_one_dimensional_features_are_padded():
     points = project(np.arange(6.0).reshape(6, 1), principal_axes(np.arange(4.0).reshape(4, 1)))
     assert points.shape == (6, 2) and np.all(points[:, 1] == 0)
+
+
+class GatedWorker:
+    """The projector's worker process replaced by an in-process PCA that answers only when the test lets it
+    (UMAP itself needs its numba compilation: tests of the queue need not wait for it)."""
+
+    def __init__(self):
+        self.gate = threading.Semaphore(0)
+        self.calls: list[dict] = []
+
+    def call(self, **arrays):
+        assert self.gate.acquire(timeout=60), "the test never let this job finish"
+        self.calls.append(arrays)
+        return pca_2d(arrays["features"]).astype(np.float32)
+
+    def close(self):
+        pass
+
+
+def gated_projector() -> tuple[Projector, GatedWorker]:
+    projector, worker = Projector(warm=False), GatedWorker()
+    projector._worker = worker
+    return projector, worker
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_newer_epoch_replaces_a_queued_one_without_deadlock():
+    projector, worker = gated_projector()
+    features = np.random.default_rng(0).normal(size=(30, 5))
+    assert projector.umap("other", 0, features) is None  # occupies the single job thread
+    assert projector.umap("a", 1, features) is None  # queued behind it
+    asked = threading.Thread(target=projector.umap, args=("a", 2, features), daemon=True)
+    asked.start()  # cancels the queued epoch 1 (its callback takes the projector's lock)
+    asked.join(timeout=10)
+    assert not asked.is_alive(), "asking for a newer epoch deadlocked"
+    assert not projector.pending("a", 1) and projector.pending("a", 2) and projector.pending_run("a")
+    before = projector.version()
+    worker.gate.release()
+    worker.gate.release()
+    wait_for(lambda: projector.layout("a", 2) is not None)
+    assert projector.layout("a", 1) is None and not projector.pending_run("a")
+    assert projector.version() >= before + 2, "every job that ended counts, so waiting pages rerun"
+    projector.close()
+
+
+def test_each_epoch_starts_from_the_previous_layout():
+    projector, worker = gated_projector()
+    features = np.random.default_rng(1).normal(size=(30, 5))
+    projector.umap("a", 0, features)
+    worker.gate.release()
+    wait_for(lambda: projector.layout("a", 0) is not None)
+    projector.umap("a", 1, features + 0.1)
+    worker.gate.release()
+    wait_for(lambda: projector.layout("a", 1) is not None)
+    assert "init" not in worker.calls[0]
+    np.testing.assert_array_equal(worker.calls[1]["init"], projector.layout("a", 0))
+    projector.close()

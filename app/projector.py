@@ -18,11 +18,12 @@ No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,44 @@ class _Worker:
         self._proc = None
 
 
+class _JobThread:
+    """Runs submitted calls one after another on one *daemon* thread, each behind a Future.
+
+    Not a ThreadPoolExecutor: its threads are joined when the interpreter exits, i.e. a server or test
+    process that ends while UMAP is still compiling in a starved nice-19 worker would wait minutes for it.
+    """
+
+    def __init__(self, name: str):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def submit(self, fn, **kwargs) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, kwargs))
+        return future
+
+    def shutdown(self) -> None:
+        """Cancel the jobs not started yet; the thread ends after the current one."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, kwargs = job
+            if not future.set_running_or_notify_cancel():  # cancelled while queued
+                continue
+            try:
+                future.set_result(fn(**kwargs))
+            except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(err)
+
+
 @dataclass(frozen=True)
 class Projection:
     """What a page draws: ``points`` (n, 2), the ``method`` that made them ("UMAP" or "PCA") and a
@@ -148,7 +187,7 @@ class Projector:
         self._lock = threading.RLock()
         self._max_cached = max_cached
         self._worker = _Worker()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")  # waits on the worker's pipe
+        self._pool = _JobThread("umap")  # waits on the worker's pipe
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()  # LRU: (run, epoch) → (n, 2)
         self._pending: dict[tuple, Future] = {}
         self._failed: dict[tuple, str] = {}
@@ -207,7 +246,7 @@ class Projector:
             return self._version
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._worker.close()
 
     # ---------------------------------------------------------------- internals

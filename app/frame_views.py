@@ -11,6 +11,7 @@ LCA. Larger ones are drawn as one PNG image (colour-mapped here with a 256-colou
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import sample_colorscale
 
 from app import plots
@@ -112,32 +113,44 @@ def export_haframe(source: str, hierarchy: Hierarchy, settings: tuple, fmt: str)
     return export_frame(haframe_of(source, hierarchy, *settings), fmt, hierarchy.leaves)
 
 
-@st.cache_data(**_CACHE)
-def target_tree_order(source: str, _hierarchy: Hierarchy, mapping: str, gamma: float, m: float,
-                      step: int = 1) -> np.ndarray:
-    """S(m) between every ``step``-th tree position (the whole matrix for step 1), from the tree."""
+@st.cache_resource(max_entries=4, show_spinner=False)  # γ-independent: computed once per hierarchy, never copied
+def tree_order_distances(source: str, _hierarchy: Hierarchy, step: int = 1) -> np.ndarray:
+    """(n, n) LCA distances between every ``step``-th tree position (n = ⌈K/step⌉), from the tree; the
+    smallest unsigned dtype that holds the tree's height (uint8: 1 MB at K = 1010)."""
     info = tree_info(source, _hierarchy)
     positions = np.arange(0, len(info.order), step)
-    dist = info.tree.distances_between(positions, positions)
+    dtype = np.uint8 if info.tree.max_level < 256 else np.uint16 if info.tree.max_level < 65536 else np.int64
+    return info.tree.distances_between(positions, positions).astype(dtype)
+
+
+def kind_values(info: TreeInfo, kind: str, mapping: str, gamma: float, m: float) -> np.ndarray:
+    """(D_max + 1,) the value of a heatmap ``kind`` (haframe, etf, difference) between two classes at each LCA
+    distance d (index 0: a class with itself) — every tree-ordered matrix of the page is this table
+    gathered at the pairs' distances."""
+    k = len(info.order)
     s = info.s_of_d(gamma, mapping, m)
-    lookup = np.array([1.0] + [s.get(d, 0.0) for d in range(1, max(info.levels) + 1)])
-    return lookup[dist]
+    haf = np.array([1.0] + [s.get(d, 0.0) for d in range(1, max(info.levels) + 1)])
+    simplex = np.full(len(haf), -1.0 / (k - 1))
+    simplex[0] = 1.0
+    return {"haframe": haf, "etf": simplex, "difference": haf - simplex}[kind]
 
 
 def cosine_matrices(source: str, hierarchy: Hierarchy, mapping: str, gamma: float, m: float,
                     step: int = 1) -> dict[str, np.ndarray]:
     """Target cosines in tree order (every ``step``-th class): HAFrame, ETF and their difference."""
-    haf = target_tree_order(source, hierarchy, mapping, gamma, m, step)
-    k = hierarchy.num_classes
-    simplex = np.full(haf.shape, -1.0 / (k - 1))
-    np.fill_diagonal(simplex, 1.0)
-    return {"haframe": haf, "etf": simplex, "difference": haf - simplex}
+    info, dist = tree_info(source, hierarchy), tree_order_distances(source, hierarchy, step)
+    return {kind: kind_values(info, kind, mapping, gamma, m)[dist] for kind in ("haframe", "etf", "difference")}
 
 
 def colour_range(kind: str, matrix: np.ndarray, fitted: bool = False) -> tuple[float, float]:
-    """(zmin, zmax): −1…1 for cosines (``fitted``: the off-diagonal values' own range, where the tree's
-    structure lives), symmetric around 0 for differences."""
+    """(zmin, zmax) of a square matrix's colours, from its off-diagonal values (see ``value_range``)."""
     off = matrix[~np.eye(len(matrix), dtype=bool)] if len(matrix) > 1 else matrix.ravel()
+    return value_range(kind, off, fitted)
+
+
+def value_range(kind: str, off: np.ndarray, fitted: bool = False) -> tuple[float, float]:
+    """(zmin, zmax): −1…1 for cosines (``fitted``: the off-diagonal values' own range, where the tree's
+    structure lives), symmetric around 0 for differences; ``off`` holds the off-diagonal values."""
     if kind == "difference":
         top = max(float(np.abs(off).max()), 1e-9)
         return -top, top
@@ -157,12 +170,106 @@ def image_step(k: int) -> int:
 def cosine_image(source: str, _hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float,
                  fitted: bool) -> tuple[tuple[str, int], tuple[float, float]]:
     """((PNG data URI, pixel step), colour range) of a tree-ordered cosine matrix; ``kind`` as in
-    ``cosine_matrices``, drawn at ≤ IMAGE_MAX_PX pixels a side straight from the tree."""
-    step = image_step(_hierarchy.num_classes)
-    matrix = cosine_matrices(source, _hierarchy, mapping, gamma, m, step)[kind]
-    zmin, zmax = colour_range(kind, matrix, fitted)
-    uri, _ = matrix_png(matrix, zmin, zmax, DIFF_SCALE if kind == "difference" else COSINE_SCALE)
-    return (uri, step), (zmin, zmax)
+    ``cosine_matrices``, drawn at ≤ IMAGE_MAX_PX pixels a side straight from the tree.
+
+    The matrix takes one value per LCA distance, so each distance gets its colour index once and the image is
+    one uint8 gather of the cached distances (no K×K float matrix per γ)."""
+    index, step, zrange = cosine_index(source, _hierarchy, kind, mapping, gamma, m, fitted)
+    return (index_png(index, DIFF_SCALE if kind == "difference" else COSINE_SCALE), step), zrange
+
+
+def cosine_index(source: str, hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float, fitted: bool
+                 ) -> tuple[np.ndarray, int, tuple[float, float]]:
+    """(palette indices (n, n) uint8 of every step-th tree position, step, colour range) of a heatmap ``kind``."""
+    info, step = tree_info(source, hierarchy), image_step(hierarchy.num_classes)
+    values = kind_values(info, kind, mapping, gamma, m)
+    zmin, zmax = value_range(kind, values[info.levels], fitted)
+    return colour_index(values, zmin, zmax)[tree_order_distances(source, hierarchy, step)], step, (zmin, zmax)
+
+
+HEATMAP_TITLES = {"haframe": "HAFrame", "etf": "Simplex ETF", "difference": "HAFrame − ETF"}
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)  # built once per setting (plotly's validation is the slow
+def heatmap_of(source: str, _hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float, fitted: bool,
+               outline: int, height: int, cells: bool) -> go.Figure:  # part); returned figures are never changed
+    """One of the page's three heatmaps (``kind`` as in ``cosine_matrices``): plotly cells with the class
+    names and LCA in the hover up to HOVER_MAX_K classes, a PNG image beyond; groups of level ``outline``
+    outlined (0: none); ``height`` in pixels."""
+    info, k = tree_info(source, _hierarchy), _hierarchy.num_classes
+    spans = _hierarchy.group_spans(outline) if outline else []
+    scale = DIFF_SCALE if kind == "difference" else COSINE_SCALE
+    if k <= HOVER_MAX_K:
+        z = cosine_matrices(source, _hierarchy, mapping, gamma, m)[kind]
+        zmin, zmax = colour_range(kind, z, fitted)
+        return heatmap_figure(HEATMAP_TITLES[kind], info.labels, spans, zmin=zmin, zmax=zmax, scale=scale, z=z,
+                              lca=hover_lca(source, _hierarchy), height=height, cell_text=cells and k <= CELL_TEXT_MAX_K,
+                              value_name="difference" if kind == "difference" else "cos")
+    image, (zmin, zmax) = cosine_image(source, _hierarchy, kind, mapping, gamma, m, fitted)
+    return heatmap_figure(HEATMAP_TITLES[kind], info.labels, spans, zmin=zmin, zmax=zmax, scale=scale, image=image,
+                          height=height)
+
+
+@st.cache_data(**_CACHE)
+def heatmap_png(source: str, _hierarchy: Hierarchy, kind: str, mapping: str, gamma: float, m: float, fitted: bool,
+                outline: int) -> bytes:
+    """A large-K heatmap as one PNG picture (no plotly): the tree-ordered matrix at one pixel per class (every
+    step-th class above IMAGE_MAX_PX), the groups of level ``outline`` outlined, a labelled colour bar at the right.
+    The browser only decodes an image on a γ change, instead of plotly re-laying-out an image trace."""
+    index, step, (zmin, zmax) = cosine_index(source, _hierarchy, kind, mapping, gamma, m, fitted)
+    scale = DIFF_SCALE if kind == "difference" else COSINE_SCALE
+    picture = Image.fromarray(colour_palette(scale)[index])
+    spans = _hierarchy.group_spans(outline) if outline else []
+    return compose_heatmap(picture, spans, step, _hierarchy.num_classes, zmin, zmax, scale)
+
+
+def compose_heatmap(picture: Image.Image, spans: list[tuple[int, int, str]], step: int, k: int, zmin: float,
+                    zmax: float, scale: str) -> bytes:
+    """PNG bytes: ``picture`` (n×n pixels for every ``step``-th of K classes) with the ``spans`` blocks outlined on
+    the diagonal and a colour bar (zmin…zmax, five labelled ticks) to its right."""
+    n = picture.size[0]
+    font = ImageFont.load_default(size=max(12, n // 45))
+    bar_w, gap, label_w = max(14, n // 40), max(8, n // 80), font.getbbox("−0.0000")[2] + 8
+    canvas = Image.new("RGB", (n + gap + bar_w + label_w, n), "white")
+    canvas.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for start, stop, _ in spans:
+        if 1 < stop - start < k:
+            a, b = start / step, stop / step - 1
+            draw.rectangle([a, a, b, b], outline=(20, 20, 20), width=max(1, n // 600))
+    gradient = colour_palette(scale)[::-1]  # top = zmax
+    rows = np.linspace(0, len(gradient) - 1, n).astype(int)
+    canvas.paste(Image.fromarray(np.repeat(gradient[rows][:, None, :], bar_w, axis=1)), (n + gap, 0))
+    for t in np.linspace(0.0, 1.0, 5):
+        y = min(n - 1, int(round((1.0 - t) * (n - 1))))
+        draw.line([n + gap + bar_w, y, n + gap + bar_w + 4, y], fill=(60, 60, 60))
+        anchor = "ls" if t == 0.0 else "lt" if t == 1.0 else "lm"
+        draw.text((n + gap + bar_w + 6, y), f"{zmin + t * (zmax - zmin):.3f}".replace("-", "−"), fill=(40, 40, 40),
+                  font=font, anchor=anchor)
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def exact_subtrees(source: str, _hierarchy: Hierarchy) -> list[int]:
+    """Inner nodes with 2–4 classes below them (the exact view's subtree choices)."""
+    tree = tree_info(source, _hierarchy).tree
+    size = tree.stop - tree.start
+    inner = np.ones(_hierarchy.num_nodes, dtype=bool)
+    inner[_hierarchy.leaf_ids] = False
+    return np.flatnonzero(inner & (size >= 2) & (size <= 4)).tolist()
+
+
+def search_classes(labels: list[str], query: str, limit: int) -> list[int]:
+    """Tree positions whose label contains ``query`` (case-insensitive), or whose position starts with it
+    when it is a number; at most ``limit``, in tree order."""
+    query = query.strip().lower()
+    if not query:
+        return list(range(min(limit, len(labels))))
+    found = [p for p, label in enumerate(labels) if query in label.lower() or (query.isdigit() and
+                                                                             str(p).startswith(query))]
+    return found[:limit]
 
 
 @st.cache_data(**_CACHE)
@@ -291,8 +398,9 @@ def angles_table(target: np.ndarray, names: list[str]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- images
+@functools.lru_cache(maxsize=16)
 def colour_palette(scale: str, n: int = 256) -> np.ndarray:
-    """(n, 3) uint8 colours sampled evenly along a plotly colour scale."""
+    """(n, 3) uint8 colours sampled evenly along a plotly colour scale (cached: do not modify)."""
     colours = sample_colorscale(scale, np.linspace(0, 1, n))  # 'rgb(r, g, b)' strings
     return np.array([[int(float(v)) for v in re.findall(r"[\d.]+", c)[:3]] for c in colours], dtype=np.uint8)
 
@@ -300,19 +408,27 @@ def colour_palette(scale: str, n: int = 256) -> np.ndarray:
 _PALETTES: dict[str, bytes] = {}
 
 
+def colour_index(values: np.ndarray, zmin: float, zmax: float) -> np.ndarray:
+    """uint8 palette indices (0…255) of ``values`` on the zmin…zmax scale (clipped)."""
+    return np.clip(np.rint((values - zmin) / (zmax - zmin) * 255), 0, 255).astype(np.uint8)
+
+
 def matrix_png(matrix: np.ndarray, zmin: float, zmax: float, scale: str) -> tuple[str, int]:
     """Colour-map a matrix into a palette PNG data URI; returns (URI, step) where step > 1 means every
     step-th row and column was kept (matrices over ``IMAGE_MAX_PX`` a side)."""
     step = max(1, -(-len(matrix) // IMAGE_MAX_PX))
-    sub = matrix[::step, ::step]
-    index = np.clip(np.rint((sub - zmin) / (zmax - zmin) * 255), 0, 255).astype(np.uint8)
+    return index_png(colour_index(matrix[::step, ::step], zmin, zmax), scale), step
+
+
+def index_png(index: np.ndarray, scale: str) -> str:
+    """A 2-D uint8 array of palette indices as a palette PNG data URI, colours from ``scale``."""
     if scale not in _PALETTES:
         _PALETTES[scale] = colour_palette(scale).tobytes()
     image = Image.fromarray(index, mode="L").convert("P")
     image.putpalette(_PALETTES[scale])
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), step
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 # --------------------------------------------------------------------------- figures
@@ -327,37 +443,37 @@ def heatmap_figure(title: str, labels: list[str], spans: list[tuple[int, int, st
     ``height`` in pixels (the presenter layout draws larger).
     """
     k = len(labels)
-    fig = go.Figure()
+    layout: dict = {}
     if image is None:
         names = _unique(labels)
-        fig.add_heatmap(z=z, x=names, y=names, zmin=zmin, zmax=zmax, colorscale=scale, customdata=lca,
-                        colorbar=dict(thickness=10),
-                        texttemplate="%{z:.2f}" if cell_text and height >= CELL_TEXT_MIN_PX * k else None,
-                        textfont=dict(size=max(9, min(16, height // (3 * k)))),
-                        hovertemplate=f"%{{y}} · %{{x}}<br>LCA: %{{customdata}}<br>{value_name} = %{{z:.4f}}"
-                                      "<extra></extra>")
-        fig.update_layout(shapes=[dict(type="rect", x0=a - 0.5, x1=b - 0.5, y0=a - 0.5, y1=b - 0.5, layer="above",
-                                       line=dict(color="rgba(20,20,20,0.75)", width=1))
-                                  for a, b, _ in spans if 1 < b - a < k])
+        traces = [go.Heatmap(z=z, x=names, y=names, zmin=zmin, zmax=zmax, colorscale=scale, customdata=lca,
+                             colorbar=dict(thickness=10),
+                             texttemplate="%{z:.2f}" if cell_text and height >= CELL_TEXT_MIN_PX * k else None,
+                             textfont=dict(size=max(9, min(16, height // (3 * k)))),
+                             hovertemplate=f"%{{y}} · %{{x}}<br>LCA: %{{customdata}}<br>{value_name} = %{{z:.4f}}"
+                                           "<extra></extra>")]
+        layout["shapes"] = [dict(type="rect", x0=a - 0.5, x1=b - 0.5, y0=a - 0.5, y1=b - 0.5, layer="above",
+                                 line=dict(color="rgba(20,20,20,0.75)", width=1)) for a, b, _ in spans if 1 < b - a < k]
         axis = dict(type="category", showticklabels=k <= TICK_MAX_K)
     else:
         uri, step = image
-        fig.add_image(source=uri, x0=0, y0=0, dx=step, dy=step,
-                      hovertemplate="row %{y} · column %{x}<extra>tree-order positions</extra>")
-        fig.add_scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",  # the colour bar
-                        marker=dict(color=[zmin], cmin=zmin, cmax=zmax, colorscale=scale, showscale=True,
-                                    colorbar=dict(thickness=10)))
+        traces = [go.Image(source=uri, x0=0, y0=0, dx=step, dy=step,
+                           hovertemplate="row %{y} · column %{x}<extra>tree-order positions</extra>"),
+                  go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",  # the colour bar
+                             marker=dict(color=[zmin], cmin=zmin, cmax=zmax, colorscale=scale, showscale=True,
+                                         colorbar=dict(thickness=10)))]
         outline = _outline(spans, k)
-        if outline is not None:
-            fig.add_trace(outline)
+        traces += [outline] if outline is not None else []
         axis = dict(showticklabels=False)
     axis.update(range=[-0.5, k - 0.5], showgrid=False, zeroline=False, ticks="", constrain="domain")
-    fig.update_layout(title=dict(text=title, font=dict(size=14 if height < 500 else 22)), height=height,
-                      margin=dict(l=4, r=4, t=30 if height < 500 else 44, b=4),
-                      font=dict(size=12 if height < 500 else 16),
-                      showlegend=False, xaxis=dict(axis, tickangle=-60),
-                      yaxis=dict(axis, range=[k - 0.5, -0.5], scaleanchor="x", scaleratio=1))
-    return fig
+    big = height >= 500
+    # One constructor call with the whole layout: plotly's update_layout walks every property path and costs
+    # ~0.1 s a figure, a noticeable part of a γ change at K = 1010.
+    layout.update(title=dict(text=title, font=dict(size=22 if big else 14)), height=height,
+                  margin=dict(l=4, r=4, t=44 if big else 30, b=4), font=dict(size=16 if big else 12),
+                  showlegend=False, xaxis=dict(axis, tickangle=-60),
+                  yaxis=dict(axis, range=[k - 0.5, -0.5], scaleanchor="x", scaleratio=1))
+    return go.Figure(data=traces, layout=layout)
 
 
 def _unique(labels: list[str]) -> list[str]:
@@ -388,40 +504,42 @@ def _outline(spans: list[tuple[int, int, str]], k: int) -> go.Scatter | None:
 def distance_figure(stats: dict[str, dict[int, dict[str, float]]] | None, levels: dict[str, dict[int, float]]
                     ) -> go.Figure:
     """Box of the realised cosines at each LCA distance (both frames; None: not built) and the target line s(d)."""
-    fig = go.Figure()
+    traces = []
     for name, by_d in (stats or {}).items():
         ds = list(by_d)
         col = lambda key: [by_d[d][key] for d in ds]  # noqa: E731
-        fig.add_box(x=ds, q1=col("q1"), median=col("median"), q3=col("q3"), lowerfence=col("min"),
-                    upperfence=col("max"), mean=col("mean"), name=f"{name} pairs", marker_color=COLOURS[name],
-                    offsetgroup=name)
+        traces.append(go.Box(x=ds, q1=col("q1"), median=col("median"), q3=col("q3"), lowerfence=col("min"),
+                             upperfence=col("max"), mean=col("mean"), name=f"{name} pairs",
+                             marker_color=COLOURS[name], offsetgroup=name))
     for name, by_d in levels.items():
-        fig.add_scatter(x=list(by_d), y=list(by_d.values()), mode="lines+markers", name=f"{name} s(d)",
-                        line=dict(color=COLOURS[name], dash="dot"),
-                        hovertemplate="d = %{x}<br>s(d) = %{y:.4f}<extra>" + name + "</extra>")
-    fig.update_layout(title="Cosine by LCA distance", height=380, boxmode="group",
-                      xaxis=dict(title="hierarchical distance d", dtick=1), yaxis=dict(title="cosine"),
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
-    return fig
+        traces.append(go.Scatter(x=list(by_d), y=list(by_d.values()), mode="lines+markers", name=f"{name} s(d)",
+                                 line=dict(color=COLOURS[name], dash="dot"),
+                                 hovertemplate="d = %{x}<br>s(d) = %{y:.4f}<extra>" + name + "</extra>"))
+    # the layout goes to the constructor: update_layout costs ~0.05 s a figure, paid on every γ change
+    return go.Figure(data=traces, layout=dict(
+        title="Cosine by LCA distance", height=380, boxmode="group", xaxis=dict(title="hierarchical distance d", dtick=1),
+        yaxis=dict(title="cosine"), margin=dict(l=60, r=10, t=40, b=110, autoexpand=False),  # fixed margins: plotly's auto-margin
+        legend=dict(orientation="h", y=-0.22, yanchor="top")))  # pass re-lays the chart out on every redraw
 
 
 def gamma_overlay_figure(curves: dict[float, dict[int, float]], etf_level: float, current: float | None
                          ) -> go.Figure:
     """s(d) of several γ on one chart (the current γ drawn thick) and the ETF's flat −1/(K−1)."""
-    fig = go.Figure()
     colours = sample_colorscale("Viridis", np.linspace(0.0, 0.9, max(len(curves), 2)))
     ds = sorted({d for by_d in curves.values() for d in by_d})
+    traces = []
     for colour, (gamma, by_d) in zip(colours, curves.items()):
         mine = current is not None and abs(gamma - current) < 1e-9
-        fig.add_scatter(x=list(by_d), y=list(by_d.values()), mode="lines+markers", name=f"γ = {gamma:g}",
-                        line=dict(color=colour, width=4 if mine else 2),
-                        hovertemplate=f"γ = {gamma:g}<br>d = %{{x}}<br>s(d) = %{{y:.4f}}<extra></extra>")
-    fig.add_scatter(x=ds, y=[etf_level] * len(ds), mode="lines", name="ETF", line=dict(color=COLOURS["ETF"], dash="dash"),
-                    hovertemplate="ETF: %{y:.4f}<extra></extra>")
-    fig.update_layout(title="Target cosine by distance, several γ (each at its own m*)", height=380,
-                      xaxis=dict(title="hierarchical distance d", dtick=1), yaxis=dict(title="cosine s(d)"),
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
-    return fig
+        traces.append(go.Scatter(x=list(by_d), y=list(by_d.values()), mode="lines+markers", name=f"γ = {gamma:g}",
+                                 line=dict(color=colour, width=4 if mine else 2),
+                                 hovertemplate=f"γ = {gamma:g}<br>d = %{{x}}<br>s(d) = %{{y:.4f}}<extra></extra>"))
+    traces.append(go.Scatter(x=ds, y=[etf_level] * len(ds), mode="lines", name="ETF",
+                             line=dict(color=COLOURS["ETF"], dash="dash"), hovertemplate="ETF: %{y:.4f}<extra></extra>"))
+    return go.Figure(data=traces, layout=dict(
+        title="Target cosine by distance, several γ (each at its own m*)", height=380,
+        xaxis=dict(title="hierarchical distance d", dtick=1), yaxis=dict(title="cosine s(d)"),
+        margin=dict(l=60, r=10, t=40, b=110, autoexpand=False),  # fixed margins: plotly's auto-margin
+        legend=dict(orientation="h", y=-0.22, yanchor="top")))  # pass re-lays the chart out on every redraw
 
 
 def exact_figure(coords: np.ndarray, names: list[str], tips: bool, colours: list[str]) -> go.Figure:

@@ -17,6 +17,9 @@ from core import load_bundled
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 FIGURES = 9  # three heatmaps, cosine by distance, γ overlay, spectrum, feasibility, 3-D view, exact view
+HEATMAPS_AND_FIRST_TAB = 5  # the heatmaps and the open tab's two charts: the other tabs are lazy
+SMALL_TABS = ["Cosine by distance", "Spectrum and feasibility", "The frame in 3-D", "Exact view", "Downloads"]
+LARGE_TABS = ["Cosine by distance", "Pair inspector", *SMALL_TABS[1:]]  # above 200 classes
 
 
 def frames_page(hierarchy: str = "synthetic", upload: tuple[bytes, str] | None = None) -> AppTest:
@@ -41,6 +44,27 @@ def chart_specs(at: AppTest) -> dict[str, dict]:
     return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the page's lazy section tabs (only the open one is computed and drawn)."""
+    tabs = [t.label for t in at.tabs]
+    sections = LARGE_TABS if "Pair inspector" in tabs else SMALL_TABS
+    at.session_state[f"frames_section_{len(sections)}"] = label
+    return at.run()
+
+
+def every_tab(at: AppTest) -> tuple[dict[str, dict], list[str]]:
+    """The chart specs and download labels of every section tab (opened one after the other), merged."""
+    specs, labels = {}, []
+    sections = LARGE_TABS if "Pair inspector" in [t.label for t in at.tabs] else SMALL_TABS
+    for label in sections:
+        open_tab(at, label)
+        assert_clean(at)
+        specs.update(chart_specs(at))
+        labels += [lbl for lbl in download_labels(at) if lbl not in labels]
+    open_tab(at, sections[0])
+    return specs, labels
+
+
 def values(data) -> np.ndarray:
     """A plotly JSON array: a list, or plotly 6's base64 typed array {"dtype", "bdata"[, "shape"]}."""
     if isinstance(data, dict) and "bdata" in data:
@@ -57,7 +81,8 @@ def download_labels(at: AppTest) -> list[str]:
 def test_renders_for_each_bundled_hierarchy(runs_root, bundled):
     at = frames_page(bundled)
     assert_clean(at)
-    specs = chart_specs(at)
+    assert len(chart_specs(at)) == HEATMAPS_AND_FIRST_TAB, "only the open tab's charts are drawn"
+    specs, labels = every_tab(at)
     assert len(specs) == FIGURES
     heat = specs["frames_heat_haframe"]["data"][0]
     k = len(load_bundled(bundled).leaves)
@@ -65,8 +90,8 @@ def test_renders_for_each_bundled_hierarchy(runs_root, bundled):
     assert "%{x}" in heat["hovertemplate"] and "LCA" in heat["hovertemplate"] and len(set(heat["x"])) == k
     assert specs["frames_heat_haframe"]["layout"]["shapes"], "groups are outlined"
     assert "Pair inspector" not in " ".join(m.value for m in at.markdown)
-    labels = download_labels(at)
     assert {"frame .npy", "frame .pt", "frame .csv"} <= set(labels) and len(labels) == 3 + FIGURES
+    open_tab(at, "Downloads")
     assert all(d.proto.deferred_file_id for d in at.get("download_button")), "downloads are generated on click"
 
 
@@ -88,6 +113,7 @@ def test_every_control_changes_without_error(runs_root):
     at.number_input(key="frames_m_value").set_value(0.1).run()
     assert_clean(at)
     assert "**m** = 0.1000" in " ".join(m.value for m in at.markdown)
+    open_tab(at, "The frame in 3-D")
     at.number_input(key=f"frames_dim_{fv.tag('fashion_mnist')}").set_value(k + 6).run()
     assert_clean(at)
     assert f"**d = {k + 6}, rotation deterministic.**" in " ".join(m.value for m in at.markdown)
@@ -98,7 +124,7 @@ def test_every_control_changes_without_error(runs_root):
     assert_clean(at)
     at.selectbox(key=f"frames_colour_{fv.tag('fashion_mnist')}").select(3).run()
     assert_clean(at)
-    assert len(chart_specs(at)) == FIGURES
+    assert len(every_tab(at)[0]) == FIGURES
 
 
 def test_level_pickers_follow_the_hierarchy(runs_root):
@@ -108,6 +134,7 @@ def test_level_pickers_follow_the_hierarchy(runs_root):
     at.sidebar.selectbox[0].select("cifar100").run()
     assert_clean(at)
     outline = next(s for s in at.selectbox if s.label == "Outline groups at level")
+    open_tab(at, "The frame in 3-D")
     colour = next(s for s in at.selectbox if s.label == "Colour by ancestor at level")
     assert outline.options == ["level 1 (20 groups)"] and outline.key.endswith(fv.tag("cifar100"))
     assert colour.options == ["level 1 (20 groups)", "level 2 (100 groups)"]
@@ -128,7 +155,7 @@ def test_infeasible_value_keeps_the_feasibility_curve_and_the_error(runs_root):
         "the curve reaches the entered m"
     at.number_input(key="frames_m_value").set_value(0.0).run()  # back to a feasible m
     assert_clean(at)
-    assert len(chart_specs(at)) == FIGURES
+    assert len(every_tab(at)[0]) == FIGURES
 
 
 def balanced_tree(branching: tuple[int, ...]) -> dict:
@@ -144,21 +171,50 @@ def test_large_hierarchy_uses_images_and_the_pair_inspector(runs_root):
     data = json.dumps(balanced_tree((4, 8, 8))).encode()  # K = 256 > HOVER_MAX_K
     at = frames_page(upload=(data, "big.json"))
     assert_clean(at)
-    specs = chart_specs(at)
-    assert len(specs) == FIGURES
-    for kind in ("haframe", "etf", "difference"):
-        image = specs[f"frames_heat_{kind}"]["data"][0]
-        assert image["type"] == "image" and image["source"].startswith("data:image/png;base64,")
+    assert not any(key.startswith("frames_heat_") for key in chart_specs(at)), "large K: pictures, no plotly heatmaps"
+    pictures = at.get("image")
+    assert len(pictures) == 3 and all(p.value[0] for p in pictures)
+    assert [t.label for t in at.tabs] == LARGE_TABS
+    open_tab(at, "Pair inspector")
     assert any("Pair inspector" in m.value for m in at.markdown)
     pair_b = next(s for s in at.selectbox if s.label == "class B")
     pair_b.select(200).run()
     assert_clean(at)
     inspector = next(m.value for m in at.markdown if m.value.startswith("LCA"))
     assert "distance d = 3" in inspector and "HAFrame cos" in inspector
-    before = specs["frames_heat_haframe"]["data"][0]["source"]
+    before = [p.value[0] for p in at.get("image")]
     at.slider(key="frames_gamma").set_value(4.0).run()
-    assert chart_specs(at)["frames_heat_haframe"]["data"][0]["source"] != before
-    assert chart_specs(at)["frames_heat_etf"]["data"][0]["source"] == specs["frames_heat_etf"]["data"][0]["source"]
+    after = [p.value[0] for p in at.get("image")]
+    assert after[0] != before[0] and after[2] != before[2], "γ changes the HAFrame and the difference"
+    assert after[1] == before[1], "the ETF does not depend on γ"
+    open_tab(at, "Downloads")
+    assert {"heatmap haframe (png)", "heatmap etf (png)"} <= set(download_labels(at))
+
+
+def test_large_heatmap_picture_matches_the_tree(runs_root):
+    """The picture's pixels are the target cosines' colours, its colour bar spans the range, groups outlined."""
+    hierarchy = app.common.uploaded(json.dumps(balanced_tree((4, 8, 8))).encode(), "big.json")
+    source = "test-big"
+    png = fv.heatmap_png(source, hierarchy, "haframe", "exponential", 2.0, 0.0, True, 0)
+    picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    k = hierarchy.num_classes
+    assert picture.shape[0] == k and picture.shape[1] > k, "one pixel per class, the colour bar to the right"
+    target = fv.cosine_matrices(source, hierarchy, "exponential", 2.0, 0.0)["haframe"]
+    zmin, zmax = fv.colour_range("haframe", target, True)
+    palette = fv.colour_palette(fv.COSINE_SCALE)
+    expected = palette[fv.colour_index(target, zmin, zmax)]
+    assert np.array_equal(picture[:, :k], expected)
+    outlined = np.asarray(Image.open(io.BytesIO(
+        fv.heatmap_png(source, hierarchy, "haframe", "exponential", 2.0, 0.0, True, 1))).convert("RGB"))
+    block = k // 4  # level 1: four groups of 64 classes, squares on the diagonal
+    assert (outlined[block - 1, :block] == 20).all() and not np.array_equal(outlined[:, :k], picture[:, :k])
+
+
+def test_class_search_finds_names_and_positions():
+    labels = ["lion", "tiger", "sea lion", "otter"] + [f"x{i}" for i in range(20)]
+    assert fv.search_classes(labels, "LION", 10) == [0, 2]
+    assert fv.search_classes(labels, "1", 3) == [1, 5, 10]  # position 1, "x1", position 10: name or position
+    assert fv.search_classes(labels, "", 3) == [0, 1, 2] and fv.search_classes(labels, "zebra", 5) == []
 
 
 @pytest.mark.parametrize("tree", [
@@ -170,7 +226,8 @@ def test_large_hierarchy_uses_images_and_the_pair_inspector(runs_root):
 def test_tiny_and_uneven_hierarchies(runs_root, tree):
     at = frames_page(upload=(json.dumps({"tree": tree}).encode(), "tiny.json"))
     assert_clean(at)
-    assert len(chart_specs(at)) in (FIGURES, FIGURES - 1)  # K = 2: no third class for the exact view
+    assert len(every_tab(at)[0]) in (FIGURES, FIGURES - 1)  # K = 2: no third class for the exact view
+    open_tab(at, "The frame in 3-D")
     exact = any("exact (the vectors span at most 3 dimensions)" in m.value for m in at.markdown)
     assert exact == (tree["name"] != "flat")  # K ≤ 4 at m = m* spans ≤ 3 dimensions; the flat K = 5 does not
     if not exact:
@@ -219,7 +276,7 @@ def test_fitted_scale_cell_values_and_presenter_layout(runs_root):
     assert_clean(at)
     assert heat(at)["texttemplate"] == "%{z:.2f}"
     assert chart_specs(at)["frames_heat_haframe"]["layout"]["height"] >= 600
-    assert [t.label for t in at.tabs][-3:] == ["HAFrame", "Simplex ETF", "HAFrame − ETF"]
+    assert [t.label for t in at.tabs][:3] == ["HAFrame", "Simplex ETF", "HAFrame − ETF"]
 
 
 def test_cell_values_are_offered_for_small_k_only(runs_root):
@@ -239,7 +296,7 @@ def test_gamma_overlay_draws_several_gammas_and_the_etf(runs_root):
 
 
 def test_3d_view_never_puts_two_classes_on_one_point(runs_root):
-    at = frames_page("synthetic")
+    at = open_tab(frames_page("synthetic"), "The frame in 3-D")
     points = [t for t in chart_specs(at)["frames_3d"]["data"] if t.get("mode") == "markers"]
     xyz = np.concatenate([np.column_stack([values(t["x"]), values(t["y"]), values(t["z"])]) for t in points])
     assert len(xyz) == 12 and len(np.unique(np.round(xyz, 6), axis=0)) == 12
@@ -252,7 +309,7 @@ def angles_of(at: AppTest):
 
 
 def test_exact_view_of_three_and_four_classes_and_a_subtree(runs_root):
-    at = frames_page("synthetic")
+    at = open_tab(frames_page("synthetic"), "Exact view")
     tag = fv.tag("synthetic")
     angles = angles_of(at)
     assert len(angles) == 3 and chart_specs(at)["frames_exact_view"]["layout"]["title"]["text"].startswith("the vectors")

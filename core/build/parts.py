@@ -20,6 +20,7 @@ from core.data import load_dataset
 from core.losses import HAFrameLoss
 from core.models import HEADS, FrameNet, build_model, param_groups
 from core.rng import own_generator
+from core.ultrametric import TreeDistances
 
 __all__ = ["RunParts", "build_run", "build_frame", "check_config", "build_model_seeded", "cosine_factor"]
 
@@ -66,8 +67,9 @@ def check_config(config: RunConfig, hierarchy) -> None:
         raise ConfigError(f"model.feature_dim must be 0 (= K) or at least K = {k}, got {config.model.feature_dim}")
     fc = config.frame
     if HEADS.get(fc.head).frame == "haframe" and not isinstance(fc.min_similarity, str):
-        try:
-            frames.resolve_min_similarity(hierarchy.distance_matrix(), fc.min_similarity, fc.gamma, fc.mapping)
+        try:  # from the tree's blocks: no K×K matrix (K = 10,000 would take 800 MB and an O(K³) solve)
+            frames.resolve_min_similarity(TreeDistances.from_hierarchy(hierarchy), fc.min_similarity, fc.gamma,
+                                          fc.mapping)
         except ValueError as err:
             raise ConfigError(f"frame.min_similarity: {err}") from None
 

@@ -57,35 +57,18 @@ def distance_heatmap(distances: np.ndarray, labels: list[str],
     return fig
 
 
-def tree_sunburst(names: list[str], parents: list[str], labels: list[str]) -> go.Figure:
-    """Sunburst of a tree given node names, parent names ('' for the root) and display labels."""
-    fig = go.Figure(go.Sunburst(ids=names, parents=parents, labels=labels, branchvalues="remainder",
-                                hovertemplate="%{label}<extra></extra>", maxdepth=4,
-                                insidetextorientation="radial"))
-    fig.update_layout(height=460, margin=dict(l=0, r=0, t=10, b=0))
-    return fig
-
-
-def tree_icicle(names: list[str], parents: list[str], labels: list[str]) -> go.Figure:
-    """Icicle (root on the left, one column per level) of the same tree as :func:`tree_sunburst`;
-    deep or wide trees stay readable, and a click zooms into a branch."""
-    fig = go.Figure(go.Icicle(ids=names, parents=parents, labels=labels, branchvalues="remainder",
-                              hovertemplate="%{label}<extra></extra>", maxdepth=5,
-                              tiling=dict(orientation="h"), root=dict(color="#eeeeee")))
-    fig.update_layout(height=460, margin=dict(l=0, r=0, t=10, b=0))
-    return fig
-
-
 OUTLINE_MAX_NODES = 4000  # deeper levels of bigger trees are left out of the outline (counts still shown)
 OUTLINE_OPEN_NODES = 40  # levels open at first: as many as fit in this many nodes
+OUTLINE_MAX_DEPTH = 60  # nor deeper than this: thousands of nested <details> hang the browser's layout
 
 
 def tree_outline_html(parents: list[int], labels: list[str], leaf: list[bool]) -> str:
     """A collapsible indented tree (nested ``<details>``), nodes given in pre-order with parent ids.
 
     Internal nodes show their number of classes; the first levels start open. Trees over
-    ``OUTLINE_MAX_NODES`` nodes are cut at the deepest level that keeps them under it. Built
-    iteratively, so any depth is fine.
+    ``OUTLINE_MAX_NODES`` nodes are cut at the deepest level that keeps them under it, and every tree
+    below ``OUTLINE_MAX_DEPTH`` levels (fold single-child chains first: ``tree_views.fold_chains``).
+    Built iteratively, so any depth is fine here.
     """
     n = len(parents)
     depth = [0] * n
@@ -97,7 +80,7 @@ def tree_outline_html(parents: list[int], labels: list[str], leaf: list[bool]) -
     per_level = np.bincount(depth)
     cumulative = np.cumsum(per_level)
     shown = int(np.searchsorted(cumulative, OUTLINE_MAX_NODES, side="right")) - 1  # deepest level kept
-    shown = max(shown, 1)
+    shown = max(min(shown, OUTLINE_MAX_DEPTH), 1)
     open_below = max(1, int(np.searchsorted(cumulative, OUTLINE_OPEN_NODES, side="right")) - 1)
     out = ['<div style="font-size:0.9rem;line-height:1.5">']
     stack: list[int] = []  # depths of the open <details>

@@ -47,10 +47,14 @@ with left:
         icicle.plotly_chart(fig, key="icicle")
         icicle.caption("The root on the left, one column per level; click a box to zoom into a branch."
                        + (f" {folded:,} single-child nodes folded into chains." if folded else ""))
-    if outline.open:
+    if outline.open:  # single-child chains folded as in the figures: a 5,000-level chain is a handful of lines
+        kept, kept_parents, kept_labels, folded = tree_views.fold_chains(parent_ids, labels)
+        has_child = np.zeros(len(kept), dtype=bool)
+        has_child[[p for p in kept_parents if p >= 0]] = True
         with outline.container(height=460):
-            st.html(plots.tree_outline_html(hierarchy.parents.tolist(), labels, is_leaf.tolist()))
-        outline.caption("Click a node to fold or unfold it; the number is how many classes lie below.")
+            st.html(plots.tree_outline_html(kept_parents, kept_labels, (~has_child).tolist()))
+        outline.caption("Click a node to fold or unfold it; the number is how many classes lie below."
+                        + (f" {folded:,} single-child nodes folded into chains." if folded else ""))
 with right:
     st.subheader("Distances")
     convention = st.radio("Distance convention", list(CONVENTIONS), format_func=CONVENTIONS.get, horizontal=True,

@@ -130,26 +130,17 @@ MISSING_HELP = (f"{MISSING}: not recorded by that run (e.g. hdist@20 needs more 
 
 
 def table_config(frame: pd.DataFrame) -> dict:
-    """Column headers and help from the metrics schema (the numbers' format is :func:`styled`'s)."""
+    """Column headers and help from the metrics schema; missing values are shown as MISSING (the page's
+    ``placeholder``), not as a grey "None", and the help says why a value can be missing."""
     config = {}
     for column in frame.columns:
         key = column.removesuffix(" ±")
         if key in schema.METRICS:
             m = schema.metric(key)
             name = m.header + (" ±" if column.endswith("±") else "")
-            config[column] = st.column_config.NumberColumn(name, help=f"{m.help or m.title}. {MISSING_HELP}")
+            config[column] = st.column_config.NumberColumn(name, help=f"{m.help or m.title}. {MISSING_HELP}",
+                                                           format="%.3f")
     return config
-
-
-def styled(frame: pd.DataFrame):
-    """The final table for display: metrics to 3 decimals, whole numbers as such, and an em dash (not a grey
-    "None") where a value is missing; the DataFrame itself (and its CSV) keeps the numbers and NaN."""
-    formats = {}
-    for column in frame.select_dtypes("number").columns:
-        values = frame[column].dropna()
-        whole = column.removesuffix(" ±") not in schema.METRICS and bool((values == values.round()).all())
-        formats[column] = "{:.0f}" if whole else "{:.3f}" if column.removesuffix(" ±") in schema.METRICS else "{:g}"
-    return frame.style.format(formats, na_rep=MISSING)
 
 
 def curve_series(infos: list[RunInfo], key: str, group: bool, window: int) -> list[dict]:

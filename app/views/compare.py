@@ -38,7 +38,8 @@ reference = c2.toggle("Show published reference rows", value=True, key="referenc
                       help=f"{SOURCE}: Tables 1, 2, 4, 5; 5 seeds; not measured by this app.")
 
 table = cmp.final_table(selected, group, reference)
-st.dataframe(cmp.styled(table), hide_index=True, column_config=cmp.table_config(table), key="final_table")
+st.dataframe(table, hide_index=True, column_config=cmp.table_config(table), placeholder=cmp.MISSING,
+             key="final_table")
 st.caption("Last evaluated epoch of each run (seed groups: mean, “±” the 95 % t-interval half-width, sample std). "
            f"Rows whose source is “{SOURCE}” are that paper's published numbers (mistake severity and HD@k as LCA "
            "heights), shown for reference only — never results of this app; the HAFrame paper's own tables were not "

@@ -56,6 +56,9 @@ def test_published_rows_are_labelled_and_can_be_hidden(seeded):
     published = table[table["source"] != "this app"]
     assert len(published) == 9 and published["source"].str.contains("BiLT").all()
     assert any("never results of this app" in c.value for c in at.caption)
+    # Metrics a row lacks (the published rows have no collapse statistics) read as an em dash, explained.
+    assert published["nc1"].isna().all() and at.dataframe[0].proto.placeholder == compare_views.MISSING == "—"
+    assert any(compare_views.MISSING_HELP in c.value for c in at.caption)
     at.toggle(key="reference_rows").set_value(False).run()
     assert (at.dataframe[0].value["source"] == "this app").all()
 

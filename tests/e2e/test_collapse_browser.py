@@ -1,4 +1,5 @@
-"""Browser test: the Collapse animation (Play and the epoch slider), the Mistakes views with CRM, Compare with seeds.
+"""Browser test: the Collapse animation (Play and the epoch slider), the Mistakes views with CRM, Compare with seeds;
+the same pages at K = 1010 (iNaturalist-19's hierarchy) drawn without stalling the browser.
 
 Its own server over its own run store (runs written to disk by tests/nc_runs.py), so the other browser
 tests' stores stay as they expect. Screenshots go to /tmp/e2e_shots/ (see conftest.py).
@@ -13,7 +14,7 @@ import time
 
 import pytest
 from conftest import REPO, Server, _free_port, _healthy, _stop
-from nc_runs import write_run
+from nc_runs import INAT19, write_run
 from streamlit_page import assert_clean, open_app, wait_idle
 
 pytestmark = pytest.mark.timeout(420)
@@ -22,10 +23,24 @@ pytestmark = pytest.mark.timeout(420)
 @pytest.fixture(scope="module")
 def nc_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("nc_server")
-    runs_dir, log = root / "runs", root / "streamlit.log"
     for seed in range(3):
-        write_run(runs_dir, f"haf-s{seed}", seed=seed, epochs=4)
-    write_run(runs_dir, "learnable", head="learnable", epochs=4)
+        write_run(root / "runs", f"haf-s{seed}", seed=seed, epochs=4)
+    write_run(root / "runs", "learnable", head="learnable", epochs=4)
+    yield from serve(root)
+
+
+@pytest.fixture(scope="module")
+def inat_server(tmp_path_factory):
+    """A K = 1010 store: two seeds of a short run on the iNaturalist-19 hierarchy (2 images per class)."""
+    root = tmp_path_factory.mktemp("inat_server")
+    for seed in range(2):
+        write_run(root / "runs", f"inat-s{seed}", str(INAT19), seed=seed, epochs=4, per_class=2, dim=32)
+    yield from serve(root)
+
+
+def serve(root):
+    """A Streamlit server over ``root``/runs (its log in ``root``), stopped when the caller is done."""
+    runs_dir, log = root / "runs", root / "streamlit.log"
     port = _free_port()
     env = {**os.environ, "HAFRAME_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1",
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
@@ -96,3 +111,44 @@ def test_collapse_animation_mistakes_and_compare_with_seeds(nc_server, page, sho
     assert_clean(page, "Compare", nc_server)
     shots(page, "nc_compare")
     assert "Traceback" not in nc_server.log_text(), nc_server.log_text()[-4000:]
+
+
+LONG_TASKS_JS = """() => { window.__long = []; new PerformanceObserver(list => list.getEntries().forEach(
+    e => window.__long.push(e.duration))).observe({type: 'longtask', buffered: true}); }"""
+
+
+def long_tasks(page) -> str:
+    """The browser main thread's long tasks (> 50 ms) since the last call, for the printout."""
+    durations = page.evaluate("() => { const d = window.__long || []; window.__long = []; return d; }")
+    return f"{len(durations)} long tasks, longest {max(durations, default=0):.0f} ms"
+
+
+def test_k1010_pages_draw_images_and_stay_responsive(inat_server, page, shots):
+    open_app(page, inat_server)
+    page.evaluate(LONG_TASKS_JS)
+    timings = {}
+    for link, heading, waits in (("Collapse", "Collapse", ["Penultimate features", "Class-mean cosines"]),
+                                 ("Mistakes", "Mistakes", ["Confusions in tree order", "over epochs"]),
+                                 ("Compare", "Compare runs", ["(2 seeds)", "inat-s0 · epoch 4"])):
+        started = time.monotonic()
+        go_to(page, link, heading)
+        charts = [chart_with(page, text) for text in waits]
+        timings[link] = f"{time.monotonic() - started:.1f} s to idle, {long_tasks(page)}"
+        assert_clean(page, f"{link} at K = 1010", inat_server)
+        if link != "Compare":
+            # Heatmaps and the confusion matrix are pictures: no per-cell SVG at K = 1010.
+            assert charts[-1 if link == "Collapse" else 0].locator("image").count() >= 1
+        if link == "Collapse":
+            legend = charts[0].locator(".legendtext").count()
+            assert legend <= 24 + 2, f"{legend} legend entries: only the groups that stay distinguishable"
+            charts[0].locator(".updatemenu-button", has_text="Play").click()
+            page.wait_for_timeout(4000)
+            rtt = []
+            for _ in range(5):  # the page answers while the animation plays
+                t = time.monotonic()
+                page.evaluate("() => 1")
+                rtt.append(1000 * (time.monotonic() - t))
+            timings["Collapse playing"] = f"script round trip {max(rtt):.0f} ms max of 5, {long_tasks(page)}"
+        shots(page, f"nc_inat19_{link.lower()}")
+    assert "Traceback" not in inat_server.log_text(), inat_server.log_text()[-4000:]
+    print("\nK = 1010 pages in chromium: " + "; ".join(f"{k}: {v}" for k, v in timings.items()))

@@ -17,7 +17,7 @@ share of an epoch not spent training.
 There is no separate baseline run: the ratio is eval time against train time in the same run.
 CPU seconds (every thread of the process) are printed beside wall seconds: on a shared machine they
 vary far less. To compare two versions of the trainer, run this script from each checkout in turn.
-(``snapshot_size = 0`` is not "no snapshot": it saves the whole test set's features.)
+(``snapshot_size = 0`` saves no per-image features; class means and outcomes are still written.)
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from core.build import build_config
-from core.config import ConfigError
+from core.config import SNAPSHOT_DTYPES, ConfigError, DataConfig
 from core.data import DATASETS, DatasetNotFound
 from core.distributed import init_from_env, shutdown
 from core.evaluation import format_summary
@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--train-per-class", type=int, help="synthetic only (default 200)")
     g.add_argument("--test-per-class", type=int, help="synthetic only (default 50)")
     g.add_argument("--image-size", type=int, help="image side in pixels (default: the dataset's own)")
+    g.add_argument("--snapshot-size", type=int,
+                   help=f"test images whose features each epoch's snapshot keeps for the Collapse views "
+                        f"(class-balanced, the same every epoch; default {DataConfig.snapshot_size}, 0 = none)")
+    g.add_argument("--snapshot-dtype", choices=SNAPSHOT_DTYPES,
+                   help=f"storage of snapshot features (default {DataConfig.snapshot_dtype})")
     g.add_argument("--root", help="folder holding the dataset (default: $HAFRAME_DATA, then <repo>/data)")
     g.add_argument("--download", action="store_const", const=True, help="fetch a missing dataset into --root")
     g = p.add_argument_group("model and frame")

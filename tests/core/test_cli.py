@@ -3,6 +3,7 @@ import sys
 
 from pathlib import Path
 
+from core.build import build_config
 from core.train import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,8 @@ def test_flags_left_out_keep_the_recipe(monkeypatch):
 
     choices = choices_from_args(parse_args(["--recipe", "fgvc", "--epochs", "3", "--frame", "etf", "--reference-eval"]))
     assert choices == {"recipe": "fgvc", "epochs": 3, "head": "etf", "reference_quirks": True}
+    config = build_config(choices_from_args(parse_args(["--snapshot-size", "50", "--snapshot-dtype", "float32"])))
+    assert (config.data.snapshot_size, config.data.snapshot_dtype) == (50, "float32")
 
 
 def test_core_imports_no_ui_libraries():

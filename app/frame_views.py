@@ -229,7 +229,7 @@ def compose_heatmap(picture: Image.Image, spans: list[tuple[int, int, str]], ste
     the diagonal and a colour bar (zmin…zmax, five labelled ticks) to its right."""
     n = picture.size[0]
     font = ImageFont.load_default(size=max(12, n // 45))
-    bar_w, gap, label_w = max(14, n // 40), max(8, n // 80), font.getbbox("−0.0000")[2] + 8
+    bar_w, gap, label_w = max(14, n // 40), max(8, n // 80), font.getbbox("-0.0000")[2] + 8
     canvas = Image.new("RGB", (n + gap + bar_w + label_w, n), "white")
     canvas.paste(picture, (0, 0))
     draw = ImageDraw.Draw(canvas)
@@ -244,8 +244,8 @@ def compose_heatmap(picture: Image.Image, spans: list[tuple[int, int, str]], ste
         y = min(n - 1, int(round((1.0 - t) * (n - 1))))
         draw.line([n + gap + bar_w, y, n + gap + bar_w + 4, y], fill=(60, 60, 60))
         anchor = "ls" if t == 0.0 else "lt" if t == 1.0 else "lm"
-        draw.text((n + gap + bar_w + 6, y), f"{zmin + t * (zmax - zmin):.3f}".replace("-", "−"), fill=(40, 40, 40),
-                  font=font, anchor=anchor)
+        draw.text((n + gap + bar_w + 6, y), f"{zmin + t * (zmax - zmin):.3f}", fill=(40, 40, 40), font=font,
+                  anchor=anchor)  # ASCII minus: the default font has no U+2212
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
@@ -469,7 +469,7 @@ def heatmap_figure(title: str, labels: list[str], spans: list[tuple[int, int, st
     big = height >= 500
     # One constructor call with the whole layout: plotly's update_layout walks every property path and costs
     # ~0.1 s a figure, a noticeable part of a γ change at K = 1010.
-    layout.update(title=dict(text=title, font=dict(size=22 if big else 14)), height=height,
+    layout.update(title=dict(text=title, font=dict(size=22 if big else 14), x=0.5, xanchor="center"), height=height,
                   margin=dict(l=4, r=4, t=44 if big else 30, b=4), font=dict(size=16 if big else 12),
                   showlegend=False, xaxis=dict(axis, tickangle=-60),
                   yaxis=dict(axis, range=[k - 0.5, -0.5], scaleanchor="x", scaleratio=1))

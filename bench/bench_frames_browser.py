@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mappings", type=int, default=2, help="mapping changes")
     parser.add_argument("--pages", action="store_true", help="also time Frames, Hierarchy and Train's first draw")
     parser.add_argument("--quick", action="store_true", help="K = 300, 2 γ steps, 1 mapping change")
+    parser.add_argument("--tab", default=None, help="open this section tab first (e.g. Downloads: no charts)")
     parser.add_argument("--shots", type=Path, default=Path("/tmp/frames_bench"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -206,12 +207,16 @@ def main(argv: list[str] | None = None) -> dict:
             page.add_init_script(WS_COUNTER)
             upload(page, server, tree)
             loads = {}
-            if args.pages:
-                loads["Hierarchy"] = open_page(page, "Hierarchy", '[data-testid="stMain"] h1')
+            if args.pages:  # each page's last element, so the time covers the whole page
+                loads["Hierarchy"] = open_page(page, "Hierarchy", ".st-key-export_isa button")
+                page.locator(".st-key-sunburst .js-plotly-plot").first.wait_for(state="visible", timeout=120_000)
                 full_shot(page, args.shots / f"hierarchy_K{args.k}.png")
-                loads["Train"] = open_page(page, "Train", '[data-testid="stMain"] h1')
+                loads["Train"] = open_page(page, "Train", 'button:has-text("Start")')
                 full_shot(page, args.shots / f"train_K{args.k}.png")
             loads["Frames"] = open_page(page, "Frames", f"{HEATMAP} img, {HEATMAP} image")
+            if args.tab:  # measure with another section open (the default: "Cosine by distance", two charts)
+                page.get_by_role("tab", name=args.tab).click()
+                settle(page)
             full_shot(page, args.shots / f"frames_K{args.k}.png")
             rows = measure(page, args.steps, args.mappings, args.shots, server.process.pid)
             full_shot(page, args.shots / f"frames_K{args.k}_after.png")

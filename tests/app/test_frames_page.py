@@ -275,7 +275,9 @@ def test_fitted_scale_cell_values_and_presenter_layout(runs_root):
     at.toggle(key="frames_presenter").set_value(True).run()
     assert_clean(at)
     assert heat(at)["texttemplate"] == "%{z:.2f}"
-    assert chart_specs(at)["frames_heat_haframe"]["layout"]["height"] >= 600
+    layout = chart_specs(at)["frames_heat_haframe"]["layout"]
+    assert layout["height"] >= 600
+    assert (layout["title"]["x"], layout["title"]["xanchor"]) == (0.5, "center"), "the title centred over the square"
     assert [t.label for t in at.tabs][:3] == ["HAFrame", "Simplex ETF", "HAFrame − ETF"]
 
 

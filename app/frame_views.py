@@ -5,8 +5,11 @@ name is the upload's SHA-256 prefix, so it identifies the content) and take the 
 unhashed ``_hierarchy`` argument. Figure builders below them are plain functions: arrays in, figures out.
 
 Heatmaps of up to ``HOVER_MAX_K`` classes are plotly cells whose hover names both classes and their
-LCA. Larger ones are drawn as one PNG image (colour-mapped here with a 256-colour palette), so a
-1010 × 1010 matrix travels as ~20 kB instead of a million JSON cells.
+LCA. Larger ones are one PNG picture (``heatmap_png``: 256-colour palette, groups outlined, a colour bar),
+so a 1010 × 1010 matrix travels as ~20 kB instead of a million JSON cells and a γ change costs the browser
+an image decode, not a plotly layout. Every such matrix takes one value per LCA distance, so a γ change is a
+uint8 gather of the cached tree-order distances (``tree_order_distances``). Other pages draw their large
+matrices as plotly image traces (``heatmap_figure(image=…)``).
 """
 from __future__ import annotations
 

@@ -191,6 +191,9 @@ def side_by_side(infos: list[RunInfo], group: bool) -> None:
                             key=f"side_means_{info.run.name}")
         at = cv.outcomes(info.run, epoch, crm=False)
         counts = mistakes.height_counts(at.labels, at.predictions, hierarchy.distance_matrix())
+        if counts[1:].sum() == 0:  # an empty histogram would look like a drawing failure
+            column.info(f"No mistakes at epoch {epoch} ({counts[0]} images, all correct).")
+            continue
         hist = plots.mistake_histogram(counts, "Mistakes by LCA height").update_layout(height=260)
         column.plotly_chart(hist.update_xaxes(title="LCA height"),
                             key=f"side_hist_{info.run.name}")

@@ -46,6 +46,11 @@ def test_seed_groups_are_mean_and_t_interval(seeded):
     curves = json.loads(next(c for c in at.get("plotly_chart")
                              if '"fill":"toself"' in c.proto.spec.replace(" ", "")).proto.spec)
     assert any(t.get("fill") == "toself" for t in curves["data"]), "a CI band for the seed group"
+    histograms = sum('"Mistakes by LCA height"' in c.proto.spec for c in at.get("plotly_chart"))
+    no_mistakes = sum(i.value.startswith("No mistakes at epoch 2") for i in at.info)
+    shown = (seeded[0], seeded[3])  # side by side: the first run of each group
+    perfect = sum(int((r.snapshot(2)["eval_labels"] == r.snapshot(2)["eval_predictions"]).all()) for r in shown)
+    assert (histograms, no_mistakes) == (2 - perfect, perfect), "a histogram, or a word why none, per group"
     at.toggle(key="group_seeds").set_value(False).run()
     assert len(at.dataframe[0].value.query("source == 'this app'")) == 4
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import RunConfig, RunDir, TrainEvent, Trainer
+from app.live_priority import launcher
 from core.training import resolve_device
 
 MAX_PER_DEVICE_ENV = "HAFRAME_MAX_JOBS_PER_DEVICE"
@@ -167,7 +168,9 @@ class JobRegistry:
             self._queue.remove((job, trainer))
             self._trainers[job.run] = trainer
             self._jobs[job.run] = replace(job, started=time.time())
-            trainer.start()
+            # Started from the launcher thread: the training thread (and the threads its torch operations start)
+            # then keeps the server's CPU priority even when a page run, which runs at a lower one, pressed Start.
+            launcher().call(trainer.start)
             self._changed_locked()
 
     def _remove_locked(self, run: str) -> bool:

@@ -1,6 +1,13 @@
 """HAFrame Studio — entry point: ``streamlit run app/main.py``."""
+import os
 import sys
 from pathlib import Path
+
+# Before torch (and its OpenMP) is loaded: a training thread of this server waits for its other OpenMP threads by
+# sleeping, not spinning. The server shares its cores with page runs and browsers, and with spinning waits a
+# training whose second thread is pre-empted burns its own core waiting (measured on a loaded 2-core machine:
+# 42–71 s per synthetic epoch spinning, 5.9 s passive). Set OMP_WAIT_POLICY in the environment to choose otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `core` and `app` importable
 
@@ -8,7 +15,9 @@ import streamlit as st  # noqa: E402
 
 from app.common import hierarchy_badge, projector  # noqa: E402
 from app.live import mark_page_run  # noqa: E402
+from app.live_priority import page_thread  # noqa: E402
 
+page_thread()  # this page run yields the cores to a training (app/live_priority.py)
 st.set_page_config(page_title="HAFrame Studio", page_icon=":material/account_tree:", layout="wide")
 projector()  # start compiling UMAP in the background as soon as the app is up
 

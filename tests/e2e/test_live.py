@@ -118,11 +118,17 @@ def start(page, epochs: int = 60, per_class: int = 20) -> str:
     page.get_by_label("Training images per class (synthetic)", exact=True).fill(str(per_class))
     page.get_by_label("Training images per class (synthetic)", exact=True).press("Tab")
     wait_idle(page)
+    before = set(re.findall(r"(\S+) — (?:queued|running)", main_text(page)))
     page.get_by_role("button", name="Start training").click()
     wait_idle(page)
-    # The page may still be between the click's run and its redraw: wait for it to name the new run.
-    wait_for(lambda: re.search(r"(\S+) — (queued|running)", main_text(page)), 30, "the started run on the Train page")
-    return re.search(r"(\S+) — (queued|running)", main_text(page)).group(1)
+    # The page may still be between the click's run and its redraw (and still name the run it followed before):
+    # wait for it to name a run that was not there before the click.
+    def new_run() -> str | None:
+        found = re.search(r"(\S+) — (queued|running)", main_text(page))
+        return found.group(1) if found and found.group(1) not in before else None
+
+    wait_for(new_run, 30, "the started run on the Train page")
+    return new_run()
 
 
 def test_stop_and_queue_show_on_every_page(server, live_browser, shots):
@@ -133,7 +139,8 @@ def test_stop_and_queue_show_on_every_page(server, live_browser, shots):
     jobs = open_page(live_browser, server, "jobs")
     collapse = open_page(live_browser, server, "collapse")
     try:
-        assert run2.state() == "queued"
+        assert run2.state() == "queued", (f"{first}: {run1.state()} after {len(run1.metrics())} rows "
+                                          f"({run1.status().get('error')}); {second}: {run2.state()}")
         expect_label(train, label("train", second, "queued"), "train, queued run")
         expect_label(jobs, label("jobs", second, "queued"), "jobs, queued run")
         expect_label(jobs, label("jobs", first, "running"), "jobs, running run")

@@ -145,7 +145,9 @@ def progress(run: RunDir, batch: tuple[int, int, int] | None = None) -> Progress
     rows = metrics(run)
     epochs = int(status.get("epochs") or _config_epochs(run) or 0)
     done = max((int(r.get("epoch", 0)) for r in rows), default=0)
-    timed = [float(r["seconds"]) for r in rows if int(r.get("epoch", 0)) > 0 and r.get("seconds")]
+    # Wall time per epoch (training + evaluation + snapshot); runs written before it existed have the training alone.
+    timed = [float(r.get("wall_seconds") or r["seconds"]) for r in rows
+             if int(r.get("epoch", 0)) > 0 and (r.get("wall_seconds") or r.get("seconds"))]
     per_epoch = sum(timed) / len(timed) if timed else None
     fraction = done / epochs if epochs else 0.0
     if batch is not None and state == "running" and batch[0] == done + 1 and batch[2]:

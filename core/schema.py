@@ -82,7 +82,10 @@ def _entries() -> list[Metric]:
     ]
     system = [
         Metric("epoch", "epoch", "", None, "system"),
-        Metric("seconds", "epoch time", "s", True, "system", "s/epoch"),
+        Metric("seconds", "epoch time", "s", True, "system", "s/epoch",
+               "the epoch's training passes alone (what watching it live must not slow down)"),
+        Metric("wall_seconds", "epoch wall time", "s", True, "system", "wall s/epoch",
+               "training, evaluation and feature snapshot of the epoch (what time remaining is estimated from)"),
         Metric("lr", "learning rate", "", None, "system", "lr"),
         Metric("head_lr", "learning rate, transformation head", "", None, "system", "head lr"),
         Metric("gpu_mem_gib", "peak GPU memory", "GiB", True, "system", "GPU mem",
@@ -94,6 +97,7 @@ def _entries() -> list[Metric]:
 
 
 METRICS: dict[str, Metric] = {m.key: m for m in _entries()}
+TIMING_KEYS = ("seconds", "wall_seconds")  # clock readings: they differ between two otherwise identical runs
 
 
 def metric(key: str) -> Metric:

@@ -215,11 +215,11 @@ class Trainer:
             first = self._restore() if self._resume is not None else 0
             self._emit("start", first, metrics=self._describe())
             if self._resume is None:
-                self._save_checkpoints(0, self._evaluate(0, {"seconds": 0.0}))
+                self._save_checkpoints(0, self._evaluate(0, {"seconds": 0.0}, time.perf_counter()))
             for epoch in range(first + 1, epochs + 1):
                 started = time.perf_counter()
                 train_stats = self._train_epoch(epoch)
-                row = self._evaluate(epoch, {**train_stats, "seconds": time.perf_counter() - started})
+                row = self._evaluate(epoch, {**train_stats, "seconds": time.perf_counter() - started}, started)
                 self._save_checkpoints(epoch, row)
             self._test()
             self._finish("finished", epochs)
@@ -377,12 +377,15 @@ class Trainer:
         return self.eval_step.features(images)
 
     @torch.no_grad()
-    def _evaluate(self, epoch: int, extra: dict) -> dict:
-        """Metrics on the test set (+ validation top-1), a feature snapshot and a metrics row (rank 0)."""
+    def _evaluate(self, epoch: int, extra: dict, started: float) -> dict:
+        """Metrics on the test set (+ validation top-1), a feature snapshot and a metrics row (rank 0).
+        ``started``: ``time.perf_counter()`` when the epoch began; the row's ``wall_seconds`` counts from it to
+        the end of this evaluation (training + evaluation + snapshot; ``seconds`` is the training alone)."""
         row: dict = {}
         if self.dist.main:
             self.model.eval()
             row = self._evaluation_row(epoch, extra)
+            row["wall_seconds"] = time.perf_counter() - started
             self.run_dir.append_metrics(row)
             self.run_dir.write_status("running", epoch=epoch, epochs=self.config.optim.epochs)
         self.dist.barrier()  # the other ranks wait while rank 0 evaluates the whole set

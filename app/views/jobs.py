@@ -8,9 +8,9 @@ from core import RunDir, list_runs
 st.title("Jobs")
 jobs = job_registry()
 listed = jobs.jobs()
-ours = {job.run for job in listed}
+owners = {job.run: job for job in listed}
 # Trainings this server does not run (the CLI, another server on the same run store) that are live now.
-others = [run for run in list_runs(RUNS_ROOT)[:200] if run.name not in ours and run.live()]
+others = [run for run in list_runs(RUNS_ROOT)[:200] if run.name not in owners and run.live()]
 runs = [RunDir(RUNS_ROOT / job.run) for job in listed] + others
 st.caption(f"At most {jobs.max_per_device} training(s) per device at a time; later Starts wait in the queue, in "
            "order. Stop takes effect after the current batch; Remove takes a queued run out of the queue.")
@@ -20,33 +20,39 @@ if not runs:
     st.stop()
 
 
+def _cell(text: str) -> str:
+    """Free text (a name typed on the form) as one Markdown table cell: no markup, no column break."""
+    escaped = "".join("\\" + ch if ch in "\\`*_[]<>#|~:$" else ch for ch in text.replace("\n", " "))
+    return escaped or "—"
+
+
 def table() -> None:
-    """One row per run; redrawn every second while something is live (elapsed and remaining move)."""
-    header = st.columns([4, 2, 2, 3, 2, 2, 2, 1.8])
-    for column, title in zip(header, ["Run", "Who", "State", "Progress", "Elapsed", "Per epoch", "Remaining", ""]):
-        column.markdown(f"**{title}**")
-    owners = {job.run: job for job in listed}
+    """One Markdown table (a single element: it is redrawn whole every second while something is live, so the
+    browser never shows half a row and its cost stays one element however many runs are listed)."""
+    lines = ["| Run | Who | State | Progress | Elapsed | Per epoch | Remaining |", "|---|---|---|---|---|---|---|"]
     for run in runs:
         job = owners.get(run.name)
         event = jobs.latest(run.name)
         batch = (event.epoch, event.step, event.steps) if event is not None and event.kind == "batch" else None
         now = progress(run, batch)
-        cells = st.columns([4, 2, 2, 3, 2, 2, 2, 1.8], vertical_alignment="center")
-        cells[0].markdown(f"`{run.name}`" + ("" if job else " *(not started here)*"))
-        cells[1].write((job.owner if job else run.status().get("owner", "")) or "—")
         place = f" #{job.position}" if job is not None and job.position else ""
-        cells[2].markdown(state_badge(now.state) + place)
-        cells[3].progress(now.fraction, text=f"epoch {now.epoch}/{now.epochs}")
-        cells[4].write(duration(now.elapsed_s))
-        cells[5].write(duration(now.per_epoch_s))
-        cells[6].write(duration(now.remaining_s))
-        if job is not None and now.state in ("queued", "running"):
-            label = "Remove" if job.position else "Stop"  # the queue knows before the run's files say "running"
-            if cells[7].button(label, key=f"stop_{run.name}", width="stretch"):
-                jobs.stop(run.name)
-                st.rerun()
+        where = "" if job else " *(not started here)*"
+        owner = job.owner if job else run.status().get("owner", "")
+        lines.append(f"| `{run.name}`{where} | {_cell(owner)} | {state_badge(now.state)}{place} "
+                     f"| epoch {now.epoch}/{now.epochs} ({now.fraction:.0%}) | {duration(now.elapsed_s)} "
+                     f"| {duration(now.per_epoch_s)} | {duration(now.remaining_s)} |")
+    st.markdown("\n".join(lines))
 
 
 # Rerun when a live run writes something or the queue changes (a Start in any browser, a job ending); runs that
-# ended are not polled.
+# ended are not polled. The table ticks inside the poll; the buttons below are drawn by the page run only (a
+# button redrawn every second under load can swallow its click).
 watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True, draw=table)
+actionable = [job for job in listed if jobs.owns(job.run)]
+for job in actionable:
+    remove = job.position is not None  # the queue knows before the run's files say "running"
+    name_cell, button_cell = st.columns([6, 1], vertical_alignment="center")
+    name_cell.markdown(f"`{job.run}` — {'queued #' + str(job.position) if remove else 'training'}")
+    if button_cell.button("Remove" if remove else "Stop", key=f"stop_{job.run}", width="stretch"):
+        jobs.stop(job.run)
+        st.rerun()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from core import schema
+
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ["--epochs", "3", "--train-per-class", "24", "--test-per-class", "8", "--image-size", "16", "--width", "8",
          "--batch-size", "16", "--device", "cpu", "--deterministic", "--no-progress"]
@@ -37,7 +39,7 @@ def checkpoint_epoch(run: Path) -> int:
 
 def stable(run: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+    return [{k: v for k, v in row.items() if k not in schema.TIMING_KEYS} for row in rows]
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):

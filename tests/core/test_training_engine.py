@@ -7,12 +7,12 @@ import time
 import pytest
 import torch
 
-from core import Trainer
+from core import Trainer, schema
 from core.build import build_config, build_run
 from core.config import ConfigError
 from core.evaluation import hdist_ks
 
-VOLATILE = ("seconds",)  # wall-clock fields differ between any two runs
+VOLATILE = schema.TIMING_KEYS  # wall-clock fields differ between any two runs
 
 
 def stable(rows):

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app.live_nudge import Nudger
 from core.runs import LIVE_STATES, RunDir
 
 POLL_S = 1.0  # how often a live page compares file stats; a change shows within this plus one page run
@@ -55,6 +57,9 @@ def mark_page_run() -> None:
     """Call at the start of every full page run (app/main.py does): run files written after this moment may
     not have been read by the page."""
     st.session_state[PAGE_RUN_STARTED] = time.time_ns()
+    ctx = get_script_run_ctx()
+    if ctx is not None:  # a page that does not watch (another page now) must not be rerun for the last one's runs
+        nudger().forget(ctx.session_id)
 
 
 def _newest_write(run: RunDir) -> int:
@@ -85,6 +90,11 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
     waiting = pending() if callable(pending) else pending
     polling = waiting or any(state in LIVE_STATES for state, *_ in seen[:len(runs)])
     started = st.session_state.get(PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
+    ctx = get_script_run_ctx()
+    if ctx is not None:  # the server-side backstop watches what this page run drew (None: it may have missed a write)
+        missed = any(_newest_write(run) > started for run in runs)
+        (nudger().watch(ctx.session_id, current, None if missed else seen) if polling
+         else nudger().forget(ctx.session_id))
     if not polling:
         if any(_newest_write(run) > started for run in runs):
             # The run ended while this page run was drawing it (the top of the page may still say "running"):
@@ -105,6 +115,12 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
 
     poll()
     return True
+
+
+@st.cache_resource
+def nudger() -> Nudger:
+    """The server's one backstop thread (see app/live_nudge.py)."""
+    return Nudger()
 
 
 # --------------------------------------------------------------------------------------------- cached readers

@@ -95,6 +95,36 @@ def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, 
         proc.wait()
 
 
+KILL_TIMERS_JS = """() => { const last = setInterval(() => {}, 1e6);
+    for (let id = 0; id <= last; id++) clearInterval(id); }"""  # every interval of the page, the poll's included
+
+
+def test_a_page_whose_poll_died_is_rerun_by_the_server(server, live_browser, tmp_path):
+    """The backstop of app/live_nudge.py: the browser's poll timer is gone (as once seen in CI), yet the run's end
+    reaches the page, from the server."""
+    name, go_on = "live-no-poll", tmp_path / "go-on"
+    proc = external_training(server.runs_dir, name, pause=go_on, epochs=2, train_per_class=20)
+    run = RunDir(server.runs_dir / name)
+    wait_for(lambda: len(run.metrics()) >= 2, 240, "epoch 1 evaluated")
+    page = open_page(live_browser, server, f"train?run={name}")
+    try:
+        expect_label(page, label("train", name, "running"), "train, between epochs")
+        wait_idle(page)  # the page run is over: no poll timer is set after the next line
+        page.evaluate(KILL_TIMERS_JS)
+        page.wait_for_timeout(1500)  # a tick sent just before may still redraw the ticker once
+        ticker = page.get_by_test_id("stMetric").filter(has_text="Elapsed")
+        first = ticker.inner_text()
+        page.wait_for_timeout(2500)
+        assert ticker.inner_text() == first, "the poll still ticks: this test would not test the backstop"
+        go_on.touch()
+        wait_state(run, "finished")
+        expect_label(page, label("train", name, "finished"), "train, finished without its poll")
+    finally:
+        page.context.close()
+        proc.kill()
+        proc.wait()
+
+
 def test_a_failed_run_is_labelled_failed(server, live_browser):
     name = "live-failed"
     proc = external_training(server.runs_dir, name, hierarchy="/nonexistent/tree.json")

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +126,18 @@ class _Worker:
             raise RuntimeError(str(reply["error"]))
         return reply["points"]
 
+    def suspend(self, pause: bool) -> bool:
+        """Stop (True) or continue (False) the worker process; False when there is none or the OS cannot."""
+        sig = getattr(signal, "SIGSTOP" if pause else "SIGCONT", None)
+        proc = self._proc
+        if sig is None or proc is None or proc.poll() is not None:
+            return False
+        try:
+            os.kill(proc.pid, sig)
+        except OSError:
+            return False
+        return True
+
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
@@ -192,12 +207,41 @@ class Projector:
         self._pending: dict[tuple, Future] = {}
         self._failed: dict[tuple, str] = {}
         self._version = 0
-        self._warm: Future | None = self._pool.submit(self._worker.call, warm=np.zeros(1)) if warm else None
+        self._warm: Future | None = None
+        if warm:
+            self.warm_up()
 
     @property
     def warm(self) -> bool:
         """True once UMAP has been compiled in the worker (the next projection will be quick)."""
         return self._warm is not None and self._warm.done()
+
+    def warm_up(self) -> None:
+        """Compile UMAP in the worker now (about 30 s of one core), unless that is already under way."""
+        with self._lock:
+            if self._warm is None:
+                self._warm = self._pool.submit(self._worker.call, warm=np.zeros(1))
+
+    def warm_up_when(self, idle: Callable[[], bool], check_s: float = 0.5) -> None:
+        """Compile UMAP while ``idle()`` holds (checked every ``check_s`` on a daemon thread): the compile costs a
+        core for half a minute, so it starts only when no training needs the CPU and the worker is suspended
+        (SIGSTOP) whenever one starts before it is done. A page asking for a UMAP layout meanwhile resumes it:
+        that layout needs the compile anyway."""
+        def supervise() -> None:
+            while self._warm is None and not idle():
+                time.sleep(check_s)
+            self.warm_up()
+            paused = False
+            while not self._warm.done():
+                with self._lock:
+                    pause = not self._pending and not idle()
+                if pause != paused and self._worker.suspend(pause):
+                    paused = pause
+                time.sleep(check_s)
+            if paused:
+                self._worker.suspend(False)
+
+        threading.Thread(target=supervise, name="umap-warm-up", daemon=True).start()
 
     # ---------------------------------------------------------------- queries
     def layout(self, run: str, epoch: int) -> np.ndarray | None:
@@ -264,6 +308,8 @@ class Projector:
         arrays = {"features": np.asarray(features, np.float32), **({} if init is None else {"init": init})}
         future = self._pool.submit(self._worker.call, **arrays)
         self._pending[key] = future
+        if self._warm is None:  # the first layout compiles UMAP: no separate warm-up after it
+            self._warm = future
         future.add_done_callback(lambda f, key=key: self._finished(key, f))
 
     def _finished(self, key: tuple, future: Future) -> None:

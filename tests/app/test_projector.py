@@ -105,3 +105,44 @@ def test_each_epoch_starts_from_the_previous_layout():
     assert "init" not in worker.calls[0]
     np.testing.assert_array_equal(worker.calls[1]["init"], projector.layout("a", 0))
     projector.close()
+
+
+class SuspendableWorker(GatedWorker):
+    """A gated worker that records the suspend/continue signals the warm-up supervisor sends it."""
+
+    def __init__(self):
+        super().__init__()
+        self.signals: list[bool] = []
+
+    def suspend(self, pause: bool) -> bool:
+        self.signals.append(pause)
+        return True
+
+
+def test_the_umap_compile_waits_for_idle_and_is_suspended_while_a_training_needs_the_cpu():
+    projector, worker = Projector(warm=False), SuspendableWorker()
+    projector._worker = worker
+    training = {"on": True}
+    projector.warm_up_when(lambda: not training["on"], check_s=0.01)
+    time.sleep(0.2)
+    assert not worker.calls and projector._warm is None, "no compile while a training runs"
+    training["on"] = False
+    wait_for(lambda: projector._warm is not None)  # idle: the compile starts (the gated worker holds it)
+    training["on"] = True
+    wait_for(lambda: worker.signals == [True])  # a training started: the worker is stopped
+    features = np.random.default_rng(0).normal(size=(30, 5))
+    assert projector.umap("run", 0, features) is None  # a page wants a layout: it needs the compile now
+    wait_for(lambda: worker.signals == [True, False])
+    worker.gate.release()  # the compile ends
+    worker.gate.release()  # and the page's layout
+    wait_for(lambda: projector.layout("run", 0) is not None)
+    assert projector.warm and worker.signals == [True, False]
+
+
+def test_the_first_layout_is_the_compile():
+    projector, worker = gated_projector()
+    projector.umap("run", 0, np.random.default_rng(0).normal(size=(30, 5)))
+    projector.warm_up()  # nothing more to warm: the queued layout compiles UMAP
+    worker.gate.release()
+    wait_for(lambda: projector.warm)
+    assert len(worker.calls) == 1

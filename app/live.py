@@ -74,14 +74,14 @@ def fingerprint(run: RunDir) -> tuple:
 
 
 def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Callable[[], Hashable] | None = None,
-          draw: Callable[[], None] | None = None, every: float = POLL_S) -> bool:
+          every: float = POLL_S) -> bool:
     """Rerun the page when any of ``runs`` changes on disk (or ``extra()`` changes), polling only while
     one of them is queued or running, or while ``pending`` (e.g. a UMAP layout being computed) holds.
 
-    Call it once per page run, after the runs are chosen. It draws nothing itself; ``draw`` (something light,
-    e.g. a progress bar and elapsed time) is drawn here and, while polling, redrawn at every poll — one
-    fragment per page (two fragments polling side by side can leave the browser with a blank page).
-    Returns True while polling.
+    Call it once per page run, after the runs are chosen. It draws nothing: between changes the browser redraws
+    nothing (measured: a progress bar and times redrawn every second cost the training more than the rest of the
+    Train page). One fragment per page (two polling side by side can leave the browser with a blank page). A
+    server thread (app/live_nudge.py) reruns the page if this poll misses a change. Returns True while polling.
     """
     def current() -> tuple:
         return tuple(fingerprint(run) for run in runs) + ((extra(),) if extra is not None else ())
@@ -100,8 +100,6 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
             # The run ended while this page run was drawing it (the top of the page may still say "running"):
             # draw it once more; that run starts after the last write, so this happens at most once.
             st.rerun()
-        if draw is not None:
-            draw()
         return False
 
     @st.fragment(run_every=every)
@@ -110,8 +108,6 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
         # late, so ``seen`` alone could already include it): either way, run the page again.
         if current() != seen or any(_newest_write(run) > started for run in runs):
             st.rerun()  # the whole page: it reads the new files (each parsed once, see the readers below)
-        if draw is not None:
-            draw()
 
     poll()
     return True
@@ -147,15 +143,14 @@ class Progress:
     state: str
     epoch: int  # epochs completed (evaluated)
     epochs: int  # epochs asked for
-    fraction: float  # 0..1, batches included while training
+    fraction: float  # 0..1: epochs evaluated / epochs asked for
     elapsed_s: float | None
     per_epoch_s: float | None
     remaining_s: float | None
 
 
-def progress(run: RunDir, batch: tuple[int, int, int] | None = None) -> Progress:
-    """From the run's files (and ``batch`` = (epoch, step, steps) of the latest batch event, if the
-    server trains it): epochs done, fraction, elapsed, mean time per epoch and time remaining."""
+def progress(run: RunDir) -> Progress:
+    """From the run's files: epochs done, fraction, elapsed, mean time per epoch and time remaining."""
     state = run.state()
     status = run.status()
     rows = metrics(run)
@@ -166,8 +161,6 @@ def progress(run: RunDir, batch: tuple[int, int, int] | None = None) -> Progress
              if int(r.get("epoch", 0)) > 0 and (r.get("wall_seconds") or r.get("seconds"))]
     per_epoch = sum(timed) / len(timed) if timed else None
     fraction = done / epochs if epochs else 0.0
-    if batch is not None and state == "running" and batch[0] == done + 1 and batch[2]:
-        fraction = (done + batch[1] / batch[2]) / epochs
     beat = run.heartbeat() or {}
     since = beat.get("since")
     if state == "running" and since:

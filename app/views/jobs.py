@@ -27,14 +27,12 @@ def _cell(text: str) -> str:
 
 
 def table() -> None:
-    """One Markdown table (a single element: it is redrawn whole every second while something is live, so the
-    browser never shows half a row and its cost stays one element however many runs are listed)."""
+    """One Markdown table (a single element: the browser never shows half a row and its cost stays one element
+    however many runs are listed), drawn once per change: times are as of the runs' latest writes."""
     lines = ["| Run | Who | State | Progress | Elapsed | Per epoch | Remaining |", "|---|---|---|---|---|---|---|"]
     for run in runs:
         job = owners.get(run.name)
-        event = jobs.latest(run.name)
-        batch = (event.epoch, event.step, event.steps) if event is not None and event.kind == "batch" else None
-        now = progress(run, batch)
+        now = progress(run)
         place = f" #{job.position}" if job is not None and job.position else ""
         where = "" if job else " *(not started here)*"
         owner = job.owner if job else run.status().get("owner", "")
@@ -45,9 +43,10 @@ def table() -> None:
 
 
 # Rerun when a live run writes something or the queue changes (a Start in any browser, a job ending); runs that
-# ended are not polled. The table ticks inside the poll; the buttons below are drawn by the page run only (a
-# button redrawn every second under load can swallow its click).
-watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True, draw=table)
+# ended are not polled. Nothing is redrawn between changes (a button redrawn every second under load can swallow
+# its click, and every redraw costs the training).
+table()
+watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True)
 actionable = [job for job in listed if jobs.owns(job.run)]
 for job in actionable:
     remove = job.position is not None  # the queue knows before the run's files say "running"

@@ -1,4 +1,6 @@
 """Train: configure a run, start it (queued when the device is busy), follow it live, read its results."""
+import time
+
 import streamlit as st
 
 from app import plots
@@ -61,22 +63,27 @@ elif state == "queued":
     st.info(f"Waiting for the device: number {place or '?'} in the queue (see the Jobs page).")
 
 
-def ticker() -> None:
-    """Progress bar and times: redrawn every second while the run trains; charts wait for new files."""
-    event = jobs.latest(run.name)
-    batch = (event.epoch, event.step, event.steps) if event is not None and event.kind == "batch" else None
-    now = progress(run, batch)
+def times() -> None:
+    """Progress bar and times as of the run's latest write (drawn once per change, not every second: redrawing
+    them every second cost the training more than everything else the page does); the expected end is a clock
+    time, which stays true between epochs."""
+    now = progress(run)
     if now.state == "running" and not metrics(run):
         st.progress(0.0, text="preparing the data and evaluating the untrained model (epoch 0)…")
     elif now.epochs:
         st.progress(now.fraction, text=f"epoch {now.epoch} of {now.epochs} evaluated")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Elapsed", duration(now.elapsed_s))
+    c1.metric("Elapsed", duration(now.elapsed_s), help="from the start of training to the latest evaluated epoch"
+              if now.state == "running" else None)
     c2.metric("Time per epoch", duration(now.per_epoch_s))
-    c3.metric("Time remaining", duration(now.remaining_s) if now.state == "running" else "—")
+    ends = (f"ends ≈ {time.strftime('%H:%M:%S', time.localtime(time.time() + now.remaining_s))}"
+            if now.state == "running" and now.remaining_s is not None else None)
+    c3.metric("Time remaining", duration(now.remaining_s) if now.state == "running" else "—", delta=ends,
+              delta_color="off", delta_arrow="off")
 
 
-watch(run, draw=ticker)  # reruns this page when the run writes something; polls only while it is queued or training
+times()
+watch(run)  # reruns this page when the run writes something; polls only while it is queued or training
 rows = metrics(run)
 if rows:
     if state != "running":

@@ -182,9 +182,11 @@ def _config_epochs(run: RunDir) -> int | None:
 
 
 def duration(seconds: float | None) -> str:
-    """'—', '42 s', '3 min 05 s' or '1 h 02 min'."""
+    """'—', '0.4 s', '42 s', '3 min 05 s' or '1 h 02 min'."""
     if seconds is None:
         return "—"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"

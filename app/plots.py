@@ -181,6 +181,30 @@ def metric_curves(rows: list[dict], keys: list[str], title: str, series: str | N
     return fig
 
 
+def training_panels(rows: list[dict], panels: list[tuple[str, list[str]]]) -> go.Figure:
+    """Several ``(title, keys)`` panels of :func:`metric_curves` as one 2-column figure: a live page redraws one
+    plotly chart per epoch instead of four (each chart costs the browser its own layout pass)."""
+    from plotly.subplots import make_subplots
+
+    columns = 2
+    grid = (len(panels) + columns - 1) // columns
+    fig = make_subplots(rows=grid, cols=columns, subplot_titles=[title for title, _ in panels],
+                        horizontal_spacing=0.08, vertical_spacing=0.26 if len(panels) > columns else 0.1)
+    ticks = _integer_ticks(r["epoch"] for r in rows)
+    for i, (_, keys) in enumerate(panels):
+        row, col = divmod(i, columns)
+        legend = f"legend{i + 1}" if i else "legend"  # a legend under each panel, naming only its own lines
+        for trace in metric_curves(rows, keys, "").data:
+            fig.add_trace(trace.update(legend=legend, showlegend=len(keys) > 1), row=row + 1, col=col + 1)
+        fig.update_xaxes(title_text="epoch", row=row + 1, col=col + 1, **ticks)
+        domain_x = fig.get_subplot(row + 1, col + 1).xaxis.domain
+        domain_y = fig.get_subplot(row + 1, col + 1).yaxis.domain
+        # Stacked under its panel: a horizontal legend wider than its panel would widen the figure's right margin.
+        fig.update_layout({legend: dict(orientation="v", x=domain_x[0], y=domain_y[0] - 0.09, yanchor="top",
+                                        xanchor="left", font=dict(size=11))})
+    return fig.update_layout(height=400 * grid, margin=dict(l=10, r=10, t=40, b=50))
+
+
 def compare_curves(runs: dict[str, list[dict]], key: str) -> go.Figure:
     """One line per run of metric ``key`` over epochs."""
     fig = go.Figure()

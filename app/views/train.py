@@ -88,10 +88,8 @@ rows = metrics(run)
 if rows:
     if state != "running":
         final_metrics(rows)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(plots.metric_curves(rows, ["top1"], "Top-1 accuracy (%)"), key="acc")
-    c2.plotly_chart(plots.metric_curves(rows, ["mistake_severity", "hdist@1", "hdist@5"],
-                                        "Mistake severity and hierarchical distance"), key="sev")
-    c1.plotly_chart(plots.metric_curves(rows, ["train_loss", "train_ce", "train_cos"], "Training loss"), key="loss")
-    c2.plotly_chart(plots.metric_curves(rows, ["frame_dev_mean", "frame_dev_std"], "Frame deviation of class means"),
-                    key="dev")
+    st.plotly_chart(plots.training_panels(rows, [
+        ("Top-1 accuracy (%)", ["top1"]),
+        ("Mistake severity and hierarchical distance", ["mistake_severity", "hdist@1", "hdist@5"]),
+        ("Training loss", ["train_loss", "train_ce", "train_cos"]),
+        ("Frame deviation of class means", ["frame_dev_mean", "frame_dev_std"])]), key="curves", width="stretch")

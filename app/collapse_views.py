@@ -100,6 +100,21 @@ def _stamp(run: RunDir, epoch: int) -> int:
         return 0
 
 
+def run_with_snapshots(key: str, waiting: str) -> tuple[RunDir, Hierarchy, list[int]]:
+    """The picked run, its hierarchy and its snapshot epochs; until it has all three the page says why (``waiting``
+    while its first evaluation is to come), follows the run if there is one, and stops."""
+    run = pick_run(key)
+    hierarchy = run and run_hierarchy(run)
+    epochs = run.snapshot_epochs() if hierarchy else []
+    if hierarchy and not epochs:
+        st.info(waiting)
+    if not epochs:
+        if run:
+            follow(run)
+        st.stop()
+    return run, hierarchy, epochs
+
+
 def follow(run: RunDir, view: ProjectionView | None = None) -> None:
     """Rerun the page when the run's files change while it is live, or when a UMAP layout ``view`` waits
     for lands (:func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done)."""

@@ -419,23 +419,27 @@ def _is_ancestor(name: str, parent: str | None, parent_of: dict[str, str | None]
     return False
 
 
+def name_differences(first: Sequence[str], second: Sequence[str], only_first: str, only_second: str,
+                     shown: int = 5) -> list[str]:
+    """What tells two name lists apart, one phrase per side: "<count> <only_first><examples>" for the names of
+    ``first`` missing from ``second``, and the same the other way round; [] when they hold the same names."""
+    in_first, in_second = set(first), set(second)
+    missing = [n for n in first if n not in in_second], [n for n in second if n not in in_first]
+    return [f"{len(names)} {phrase}{names[:shown]}" for names, phrase in zip(missing, (only_first, only_second))
+            if names]
+
+
 def _match_classes(tree_leaves: list[str], classes: Sequence[str] | None, prefix: str) -> list[str]:
     """Return the leaf order: ``classes`` if given (validated), else tree pre-order."""
     if classes is None:
         return tree_leaves
     classes = [str(c) for c in classes]
-    class_set, leaf_set = set(classes), set(tree_leaves)
-    if len(class_set) < len(classes):
+    if len(set(classes)) < len(classes):
         counts = Counter(classes)
         dupes = sorted(c for c, n in counts.items() if n > 1)
         raise HierarchyError(f"{prefix}duplicate class name(s) in the class list: {dupes[:5]}")
-    missing = [c for c in classes if c not in leaf_set]
-    extra = [c for c in tree_leaves if c not in class_set]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} class(es) are not leaves of the tree, e.g. {missing[:5]}")
-        if extra:
-            parts.append(f"{len(extra)} leaves are missing from the class list, e.g. {extra[:5]}")
+    parts = name_differences(classes, tree_leaves, "class(es) are not leaves of the tree, e.g. ",
+                             "leaves are missing from the class list, e.g. ")
+    if parts:
         raise HierarchyError(f"{prefix}class list does not match the tree: " + "; ".join(parts))
     return classes

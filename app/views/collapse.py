@@ -7,15 +7,7 @@ from app.live import metrics
 from core import schema
 
 st.title("Collapse")
-run = cv.pick_run("collapse_run")
-hierarchy = run and cv.run_hierarchy(run)
-epochs = run.snapshot_epochs() if hierarchy else []
-if hierarchy and not epochs:
-    st.info("Waiting for the first snapshot…")
-if not epochs:
-    if run:
-        cv.follow(run)
-    st.stop()
+run, hierarchy, epochs = cv.run_with_snapshots("collapse_run", "Waiting for the first snapshot…")
 
 options = cv.colourings(hierarchy)
 c1, c2, c3 = st.columns([1, 2, 3], vertical_alignment="bottom")

@@ -5,15 +5,7 @@ import streamlit as st
 from app import collapse_views as cv
 
 st.title("Mistakes")
-run = cv.pick_run("mistakes_run")
-hierarchy = run and cv.run_hierarchy(run)
-epochs = run.snapshot_epochs() if hierarchy else []
-if hierarchy and not epochs:
-    st.info("Waiting for the first evaluation…")
-if not epochs:
-    if run:
-        cv.follow(run)
-    st.stop()
+run, hierarchy, epochs = cv.run_with_snapshots("mistakes_run", "Waiting for the first evaluation…")
 
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 epoch = epochs[-1] if len(epochs) == 1 else c1.select_slider("Epoch", epochs, value=epochs[-1], key="mistakes_epoch")

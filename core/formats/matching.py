@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.formats.common import check_names
-from core.hierarchy import Hierarchy, HierarchyError
+from core.hierarchy import Hierarchy, HierarchyError, name_differences
 
 def match_classes(source, dataset_classes: Sequence[str], what: str = "hierarchy"):
     """Put a hierarchy's or a distance matrix's classes in a dataset's class order.
@@ -31,15 +31,9 @@ def _class_order(names: list[str], dataset: list[str], what: str) -> np.ndarray:
     """Indices into ``names`` giving ``dataset``; a clear error when the two lists differ."""
     check_names(dataset, "dataset class list")
     position = {n: i for i, n in enumerate(names)}
-    only_dataset = [c for c in dataset if c not in position]
-    dataset_set = set(dataset)
-    only_source = [n for n in names if n not in dataset_set]
-    if only_dataset or only_source:
-        parts = []
-        if only_dataset:
-            parts.append(f"{len(only_dataset)} dataset class(es) not in the {what}: {only_dataset[:10]}")
-        if only_source:
-            parts.append(f"{len(only_source)} {what} class(es) not in the dataset: {only_source[:10]}")
+    parts = name_differences(dataset, names, f"dataset class(es) not in the {what}: ",
+                             f"{what} class(es) not in the dataset: ", shown=10)
+    if parts:
         hint = ""
         if {n.strip().lower() for n in names} == {c.strip().lower() for c in dataset}:
             hint = " (the names differ only in case or surrounding spaces)"

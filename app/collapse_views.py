@@ -334,7 +334,9 @@ def _figure(path: str, shown: tuple[int, ...], stamps: tuple[int, ...], epoch: i
         heights = mistakes.mistake_heights(labels, preds, distances)
         args["points"].append(np.asarray(points[e])[keep])
         args["colour_index"].append(_colour_index(colouring, class_index, labels, heights))
-        args["predicted"].append([f"predicted: {leaves[p]}" + (" ✓" if h == 0 else f" ✗ height {h}")
+        # Every frame carries this text for every point: a correct prediction needs no class name (the true path
+        # is the hover's first line), which keeps long runs' animations a fraction of the size.
+        args["predicted"].append(["✓ correct" if h == 0 else f"✗ {leaves[p]} (LCA height {h})"
                                   for p, h in zip(preds, heights)])
         args["means"].append(means[e])
         vectors = _frame_vectors(frame, view, scale if "weights" in frame else view["mean_norm"])

@@ -254,7 +254,7 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
 
     base = moving(start)
     fig = go.Figure(go.Scattergl(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
-                                 hovertemplate="%{customdata}<br>%{text}<extra></extra>"))
+                                 hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>"))
     fig.update_traces(marker=dict(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
                                   cmax=len(colours) - 0.5, showscale=False))
     size = 9 if len(class_names) <= 50 else 6 if len(class_names) <= 200 else 4  # many classes: do not hide the points

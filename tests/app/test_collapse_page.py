@@ -60,7 +60,8 @@ def test_animation_has_one_frame_per_epoch_with_play_and_slider(runs_root):
     assert "class means" in names and "frame vectors" in names, "means and frame drawn in the same projection"
     points = spec["data"][0]
     assert values(points["customdata"])[0].startswith("true: ") and "→" in values(points["customdata"])[0]
-    assert values(points["text"])[0].startswith("predicted: ")
+    assert "predicted: %{text}" in points["hovertemplate"]
+    assert all(t == "✓ correct" or (t.startswith("✗ ") and "LCA height" in t) for t in values(points["text"]))
     # the axes stay fixed across frames: set once on the layout
     assert spec["layout"]["xaxis"]["range"] and spec["layout"]["yaxis"]["range"]
 

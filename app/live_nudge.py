@@ -68,16 +68,16 @@ class Nudger:
                     self.forget(session_id)
 
     def _check(self, session_id: str, entry: _Watched) -> None:
+        session = _app_session(session_id)
+        if session is None:  # the browser tab is gone (checked first: its runs may never change again)
+            self.forget(session_id)
+            return
         if entry.current() == entry.seen:
             entry.changed_since = None
             return
         now = time.monotonic()
         entry.changed_since = entry.changed_since or now
         if now - max(entry.changed_since, entry.nudged) < self.grace_s:
-            return
-        session = _app_session(session_id)
-        if session is None:  # the browser tab is gone
-            self.forget(session_id)
             return
         if getattr(getattr(session, "_state", None), "name", None) != "APP_NOT_RUNNING":
             return  # a page run is on its way (it will watch again); never interrupt it

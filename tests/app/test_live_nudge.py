@@ -53,7 +53,7 @@ def test_a_running_page_is_never_interrupted_and_a_closed_tab_is_forgotten(sessi
     sessions["busy"] = busy = FakeSession(running=True)
     nudger = Nudger(check_s=0.02, grace_s=0.05)
     nudger.watch("busy", lambda: 2, 1)
-    nudger.watch("gone", lambda: 2, 1)  # no such session any more
+    nudger.watch("gone", lambda: 1, 1)  # no such session any more, and nothing it watched changes
     deadline = time.monotonic() + 10
     while "gone" in nudger._watched and time.monotonic() < deadline:
         time.sleep(0.02)

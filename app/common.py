@@ -34,7 +34,7 @@ def projector() -> Projector:
     runs on the CPU: measured on this 2-core machine, it overlapped the first trainings after start-up and took
     0.6–0.8 of a core from them."""
     jobs = job_registry()
-    made = Projector(warm=False)
+    made = Projector()
     made.warm_up_when(lambda: jobs.running_on("cpu") == 0)
     return made
 

@@ -6,8 +6,9 @@ directories whose status is "queued" (so every page and every session sees them)
 submissions, admissions and removals: two Starts in the same instant get two run directories and
 never two trainings on one device.
 
-The training threads never touch Streamlit: the registry is another Trainer listener that keeps the
-latest event per run; pages read it, and the run files, when :func:`app.live.watch` sees a change.
+The training threads never touch Streamlit: the registry is another Trainer listener that only acts on a
+run's "end" event (it frees the device for the next queued run); pages read the run files when
+:func:`app.live.watch` sees a change.
 """
 from __future__ import annotations
 
@@ -71,7 +72,6 @@ class JobRegistry:
         self._queue: list[tuple[Job, Trainer]] = []  # waiting (trainer not started), in submission order
         self._trainers: dict[str, Trainer] = {}  # running
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # queued, running and the last RECENT_JOBS ended
-        self._latest: dict[str, TrainEvent] = {}  # per job in _jobs
         self.version = 0  # bumped on every change of the queue or of a job's state (pages watch it)
 
     # ------------------------------------------------------------------ actions
@@ -130,10 +130,6 @@ class JobRegistry:
         with self._lock:
             return run in self._trainers or any(job.run == run for job, _ in self._queue)
 
-    def latest(self, run: str) -> TrainEvent | None:
-        with self._lock:
-            return self._latest.get(run)
-
     def jobs(self) -> list[Job]:
         """Every job of this server: queued ones with their queue position, then the others, newest first."""
         with self._lock:
@@ -178,7 +174,6 @@ class JobRegistry:
             if job.run == run:
                 self._queue.remove((job, trainer))
                 self._jobs.pop(run, None)
-                self._latest.pop(run, None)
                 if not job.resumed:  # a new run: only config.json and status.json yet
                     shutil.rmtree(self.root / run, ignore_errors=True)
                 else:  # a resumed run keeps everything it trained; it is stopped again
@@ -191,11 +186,10 @@ class JobRegistry:
         self.version += 1
 
     def _record(self, event: TrainEvent) -> None:
+        if event.kind != "end":  # every batch calls this: return before taking the lock
+            return
         with self._lock:
             if event.run not in self._jobs:
-                return
-            self._latest[event.run] = event
-            if event.kind != "end":
                 return
             self._trainers.pop(event.run, None)  # let the finished trainer (data, model, optimiser) be freed
             self._changed_locked()
@@ -203,5 +197,4 @@ class JobRegistry:
                      and all(job.run != name for job, _ in self._queue)]
             for name in ended[:-RECENT_JOBS] if len(ended) > RECENT_JOBS else ():
                 self._jobs.pop(name)
-                self._latest.pop(name, None)
             self._admit_locked()

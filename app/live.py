@@ -90,13 +90,13 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
     waiting = pending() if callable(pending) else pending
     polling = waiting or any(state in LIVE_STATES for state, *_ in seen[:len(runs)])
     started = st.session_state.get(PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
+    missed = any(_newest_write(run) > started for run in runs)  # a write this page run may not have read
     ctx = get_script_run_ctx()
-    if ctx is not None:  # the server-side backstop watches what this page run drew (None: it may have missed a write)
-        missed = any(_newest_write(run) > started for run in runs)
+    if ctx is not None:  # the server-side backstop watches what this page run drew (None: unknown)
         (nudger().watch(ctx.session_id, current, None if missed else seen) if polling
          else nudger().forget(ctx.session_id))
     if not polling:
-        if any(_newest_write(run) > started for run in runs):
+        if missed:
             # The run ended while this page run was drawing it (the top of the page may still say "running"):
             # draw it once more; that run starts after the last write, so this happens at most once.
             st.rerun()

@@ -196,7 +196,7 @@ class Projection:
 class Projector:
     """UMAP projections keyed by (run, epoch), computed off the server's process; thread-safe."""
 
-    def __init__(self, warm: bool = True, max_cached: int = MAX_CACHED):
+    def __init__(self, max_cached: int = MAX_CACHED):
         # Re-entrant: Future.cancel() runs the done callback (_finished, which takes the lock) at once,
         # inside _drop_older_locked, which holds it.
         self._lock = threading.RLock()
@@ -207,9 +207,7 @@ class Projector:
         self._pending: dict[tuple, Future] = {}
         self._failed: dict[tuple, str] = {}
         self._version = 0
-        self._warm: Future | None = None
-        if warm:
-            self.warm_up()
+        self._warm: Future | None = None  # the compile: warm_up(), warm_up_when() or the first layout
 
     @property
     def warm(self) -> bool:

@@ -62,7 +62,7 @@ class GatedWorker:
 
 
 def gated_projector() -> tuple[Projector, GatedWorker]:
-    projector, worker = Projector(warm=False), GatedWorker()
+    projector, worker = Projector(), GatedWorker()
     projector._worker = worker
     return projector, worker
 
@@ -120,7 +120,7 @@ class SuspendableWorker(GatedWorker):
 
 
 def test_the_umap_compile_waits_for_idle_and_is_suspended_while_a_training_needs_the_cpu():
-    projector, worker = Projector(warm=False), SuspendableWorker()
+    projector, worker = Projector(), SuspendableWorker()
     projector._worker = worker
     training = {"on": True}
     projector.warm_up_when(lambda: not training["on"], check_s=0.01)

@@ -39,8 +39,11 @@ def label(page_name: str, run: str, state: str) -> str:
             "jobs": rf"{name}[\s\S]{{0,120}}?{state}"}[page_name]
 
 
-def open_page(browser, server, path: str):
+def open_page(browser, server, path: str, before=None):
+    """A page of its own browser context, opened at ``path`` and drawn; ``before(page)`` runs before it loads."""
     page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    if before is not None:
+        before(page)
     page.set_default_timeout(60_000)
     page.on("crash", lambda p: print(f"PAGE CRASHED: {path}"))
     page.on("console", lambda m: print(f"console {path}: {m.text[:200]}") if m.type == "error" else None)
@@ -107,11 +110,10 @@ def test_a_page_whose_poll_died_is_rerun_by_the_server(server, live_browser, tmp
     proc = external_training(server.runs_dir, name, pause=go_on, epochs=2, train_per_class=20)
     run = RunDir(server.runs_dir / name)
     wait_for(lambda: len(run.metrics()) >= 2, 240, "epoch 1 evaluated")
-    page = live_browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
     sent = []  # messages the page sends the server: the poll sends one every second
-    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(time.monotonic())))
+    page = open_page(live_browser, server, f"train?run={name}", before=lambda p: p.on(
+        "websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(time.monotonic()))))
     try:
-        page.goto(f"{server.url}/train?run={name}", wait_until="domcontentloaded")
         expect_label(page, label("train", name, "running"), "train, between epochs")
         wait_idle(page)  # the page run is over: no poll timer is set after the next line
         page.evaluate(KILL_TIMERS_JS)

@@ -115,6 +115,18 @@ def run_with_snapshots(key: str, waiting: str) -> tuple[RunDir, Hierarchy, list[
     return run, hierarchy, epochs
 
 
+def epoch_slider(place, label: str, epochs: list[int], key: str) -> int:
+    """The epoch picked on ``place``; it follows a live run's newest epoch unless the viewer moved it away (a keyed
+    slider otherwise keeps its first value, so a page opened at epoch 1 would stay at epoch 1)."""
+    if len(epochs) == 1:
+        return epochs[0]
+    newest_seen = f"{key}_newest"
+    if st.session_state.get(key) in (None, st.session_state.get(newest_seen)) or st.session_state[key] not in epochs:
+        st.session_state[key] = epochs[-1]
+    st.session_state[newest_seen] = epochs[-1]
+    return place.select_slider(label, epochs, key=key)
+
+
 def follow(run: RunDir, view: ProjectionView | None = None) -> None:
     """Rerun the page when the run's files change while it is live, or when a UMAP layout ``view`` waits
     for lands (:func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done)."""

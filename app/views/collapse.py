@@ -14,8 +14,7 @@ c1, c2, c3 = st.columns([1, 2, 3], vertical_alignment="bottom")
 method = c1.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="projection")
 colouring = options[c2.selectbox("Colour by", range(len(options)), index=cv.default_colouring(options),
                                  format_func=lambda i: options[i].label, key="colour_by")]
-epoch = epochs[-1] if len(epochs) == 1 else c3.select_slider(
-    "Epoch (heatmaps; the animation starts here)", epochs, value=epochs[-1], key="collapse_epoch")
+epoch = cv.epoch_slider(c3, "Epoch (heatmaps; the animation starts here)", epochs, "collapse_epoch")
 
 view = cv.projection(run, hierarchy, epochs, epoch, method, colouring)
 st.plotly_chart(view.figure, key="scatter")

@@ -8,7 +8,7 @@ st.title("Mistakes")
 run, hierarchy, epochs = cv.run_with_snapshots("mistakes_run", "Waiting for the first evaluation…")
 
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-epoch = epochs[-1] if len(epochs) == 1 else c1.select_slider("Epoch", epochs, value=epochs[-1], key="mistakes_epoch")
+epoch = cv.epoch_slider(c1, "Epoch", epochs, "mistakes_epoch")
 crm = c2.toggle("CRM re-ranking", key="crm", help="Rank classes by expected hierarchical cost −p·D instead of by "
                 "score (Karthik et al., ICLR 2021) and recompute every view below.")
 try:

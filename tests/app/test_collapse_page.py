@@ -75,6 +75,20 @@ def test_epoch_slider_moves_the_start_and_the_heatmap(runs_root):
     chart(at, "Class-mean cosines, epoch 1")
 
 
+def test_the_epoch_slider_follows_new_epochs_until_the_viewer_moves_it(runs_root):
+    run = write_run(runs_root, "run", epochs=3)
+    at = open_page("collapse")
+    slider = lambda: at.select_slider(key="collapse_epoch").value  # noqa: E731
+    assert slider() == 3
+    run.save_snapshot(4, **run.snapshot(3))  # a live run's next epoch lands
+    at.run()
+    assert slider() == 4, "a page left at the newest epoch follows the run"
+    at.select_slider(key="collapse_epoch").set_value(1).run()
+    run.save_snapshot(5, **run.snapshot(3))
+    at.run()
+    assert slider() == 1, "an epoch the viewer chose stays chosen"
+
+
 def test_colour_by_outcome_and_height_follow_the_predictions(runs_root):
     run = write_run(runs_root, "run", epochs=1)
     at = open_page("collapse")

@@ -19,7 +19,7 @@ import streamlit as st
 from app import plots
 from app import common
 from app.common import labelled_key, projector, run_label
-from app.live import watch
+from app.live import rerun_section, watch
 from app.projector import basis_vectors, principal_axes, project
 from core import Hierarchy, list_runs, mistakes
 from core.metrics import cosine_matrix
@@ -100,30 +100,38 @@ def _stamp(run: RunDir, epoch: int) -> int:
         return 0
 
 
-def run_with_snapshots(key: str, waiting: str) -> tuple[RunDir, Hierarchy, list[int]]:
-    """The picked run, its hierarchy and its snapshot epochs; until it has all three the page says why (``waiting``
-    while its first evaluation is to come), follows the run if there is one, and stops."""
-    run = pick_run(key)
-    hierarchy = run and run_hierarchy(run)
+def snapshots_or_wait(run: RunDir, waiting: str) -> tuple[Hierarchy, list[int]]:
+    """The run's hierarchy and snapshot epochs; until it has both the page says why (``waiting`` while its first
+    evaluation is to come), follows the run, and stops."""
+    hierarchy = run_hierarchy(run)
     epochs = run.snapshot_epochs() if hierarchy else []
     if hierarchy and not epochs:
         st.info(waiting)
     if not epochs:
-        if run:
-            follow(run)
+        follow(run)
         st.stop()
-    return run, hierarchy, epochs
+    return hierarchy, epochs
 
 
 def epoch_slider(place, label: str, epochs: list[int], key: str) -> int:
-    """The epoch picked on ``place``; it follows a live run's newest epoch unless the viewer moved it away (a keyed
-    slider otherwise keeps its first value, so a page opened at epoch 1 would stay at epoch 1)."""
+    """The epoch picked on ``place``; it follows a live run's newest epoch unless the viewer moved it away.
+
+    While it follows, the slider is a new widget per newest epoch (key ``{key}@{epoch}``, value the newest): a
+    request the browser composed before it saw the newest epoch (a click on another widget in that instant) names
+    the old slider, which no longer exists, so it cannot pin the view to an old epoch by accident. Once the viewer
+    picks another epoch it is pinned under ``key`` until they move it back to the newest."""
     if len(epochs) == 1:
         return epochs[0]
-    newest_seen = f"{key}_newest"
-    if st.session_state.get(key) in (None, st.session_state.get(newest_seen)) or st.session_state[key] not in epochs:
-        st.session_state[key] = epochs[-1]
-    st.session_state[newest_seen] = epochs[-1]
+    newest, pinned_key = epochs[-1], f"{key}_pinned"
+    following_key = f"{key}@{newest}"
+    moved = st.session_state.get(following_key)  # the viewer moved the following slider in the last run
+    if moved is not None and moved != newest:
+        st.session_state[pinned_key] = st.session_state[key] = moved
+    pinned = st.session_state.get(pinned_key)
+    if pinned is not None and st.session_state.get(key) == newest or pinned not in epochs:
+        pinned = st.session_state[pinned_key] = None  # moved back to the newest (or gone): follow again
+    if pinned is None:
+        return place.select_slider(label, epochs, value=newest, key=following_key)
     return place.select_slider(label, epochs, key=key)
 
 
@@ -135,7 +143,7 @@ def follow(run: RunDir, view: ProjectionView | None = None) -> None:
         return
     watch(run, pending=True, extra=projector().version)
     if projector().version() != view.version:  # it landed while this page was drawn, before watch() looked
-        st.rerun()
+        rerun_section()
 
 
 @st.cache_resource(max_entries=8)

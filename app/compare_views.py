@@ -72,6 +72,12 @@ def load_runs() -> tuple[list[RunInfo], list[str]]:
     return infos, problems
 
 
+def reload(infos: list[RunInfo]) -> list[RunInfo]:
+    """The same runs as read now (those whose files changed re-parsed; unreadable ones left out)."""
+    fresh = [_run_info(str(info.run.path), _stamps(info.run)) for info in infos]
+    return [info for info in fresh if not isinstance(info, str)]
+
+
 def scopes(infos: list[RunInfo]) -> dict[tuple[str, str], str]:
     """Comparable groups (dataset, hierarchy) → label, in the order runs appear."""
     return {i.comparable: i.scope for i in infos}

@@ -1,14 +1,15 @@
 """Following runs live without costing the training anything.
 
-:func:`watch` is the one way a page follows runs: it draws nothing heavy; while a run is queued or
-training (or the caller waits for something, e.g. a UMAP layout) a tiny fragment compares a
-fingerprint made of file stats (status, heartbeat-derived state, metrics, snapshots) every
-second and reruns the page only when it changed. A run that ended or whose process is gone is not
-polled at all. Pages read run files through the cached readers below, so a file is parsed once per
-change however many sessions look at it.
+:func:`watch` is the one way a page follows runs. It registers what the page drew with the server's follower
+(app/live_follow.py): while a run is queued or training (or the caller waits for something, e.g. a UMAP layout),
+a server thread compares the runs' file stats with what was drawn and reruns the page when they changed — only its
+:func:`live_section` when only files changed, the whole page when a state changed. The browser polls nothing and
+nothing is redrawn between changes. A run that ended or whose process is gone is not followed at all. Pages read
+run files through the cached readers below, so a file is parsed once per change however many sessions look at it.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app.live_nudge import Nudger
+from app.live_follow import Follower, current_fragment_id
+from app.live_priority import page_thread
 from core.runs import LIVE_STATES, RunDir
 
-POLL_S = 1.0  # how often a live page compares file stats; a change shows within this plus one page run
+POLL_S = 1.0  # the browser poll's period, where the server cannot rerun a session itself (see watch)
 
 STATE_LABELS = {  # state → (badge colour, icon, text)
     "queued": ("orange", ":material/schedule:", "queued"),
@@ -49,8 +51,11 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 PAGE_RUN_STARTED = "_page_run_started_ns"  # set by app/main.py at the start of every full page run
+SECTION_RUN_STARTED = "_section_run_started_ns"  # set by live_section at the start of a run of the section alone
+PAGE_DRAWN = "_live_page_drawn"  # the runs' states the last whole-page run drew (None: unknown)
 CLOCK_SLACK_NS = 50_000_000  # file times come from the kernel's coarse clock: compare with some slack
-TRACKED = ("status.json", "metrics.jsonl", "hierarchy.json", "snapshots", "checkpoint_last.pt")
+# What pages draw. Not the checkpoints: no page shows them, and the last one is written after the epoch's metrics.
+TRACKED = ("status.json", "metrics.jsonl", "hierarchy.json", "snapshots")
 
 
 def mark_page_run() -> None:
@@ -59,7 +64,37 @@ def mark_page_run() -> None:
     st.session_state[PAGE_RUN_STARTED] = time.time_ns()
     ctx = get_script_run_ctx()
     if ctx is not None:  # a page that does not watch (another page now) must not be rerun for the last one's runs
-        nudger().forget(ctx.session_id)
+        follower().forget(ctx.session_id)
+
+
+def live_section(body: Callable) -> Callable:
+    """Decorator: ``body`` draws the part of a page that shows run files, and calls :func:`watch` (the page's only
+    call). When only those files change (a new epoch) the server reruns this part alone: the rest of the page (a
+    form, pickers, the sidebar) is neither recomputed nor redrawn, which is most of what a live page costs the
+    browser. Widgets inside the section rerun only the section too. Use it for the last part of a page."""
+    @st.fragment
+    @functools.wraps(body)
+    def section(*args, **kwargs):
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:  # a run of the section alone, not of the whole page
+            page_thread()
+            st.session_state[SECTION_RUN_STARTED] = time.time_ns()
+        return body(*args, **kwargs)
+
+    return section
+
+
+def rerun_section() -> None:
+    """Rerun the live section that is running alone now, else the whole page."""
+    ctx = get_script_run_ctx()
+    st.rerun(scope="fragment" if ctx is not None and ctx.fragment_ids_this_run else "app")
+
+
+def _run_started() -> int:
+    """time.time_ns() when the current run (the page's, or its live section's alone) began, less the clock slack."""
+    ctx = get_script_run_ctx()
+    key = SECTION_RUN_STARTED if ctx is not None and ctx.fragment_ids_this_run else PAGE_RUN_STARTED
+    return st.session_state.get(key, 0) - CLOCK_SLACK_NS
 
 
 def _newest_write(run: RunDir) -> int:
@@ -69,54 +104,70 @@ def _newest_write(run: RunDir) -> int:
 
 def fingerprint(run: RunDir) -> tuple:
     """What changes when a run writes something a page shows: its state and the stats of its files.
-    A handful of stat calls and two tiny JSON reads (status, heartbeat): cheap enough every second."""
+    A handful of stat calls and two tiny JSON reads (status, heartbeat): cheap enough several times a second."""
     return (run.state(), *(_stat(run.path / name) for name in TRACKED))
 
 
 def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Callable[[], Hashable] | None = None,
-          every: float = POLL_S) -> bool:
-    """Rerun the page when any of ``runs`` changes on disk (or ``extra()`` changes), polling only while
-    one of them is queued or running, or while ``pending`` (e.g. a UMAP layout being computed) holds.
+          page_extra: Callable[[], Hashable] | None = None) -> bool:
+    """Rerun the page when any of ``runs`` changes on disk while one of them is queued or running, or while
+    ``pending`` (e.g. a UMAP layout being computed) holds; also when ``extra()`` changes (a value the calling
+    section draws) or ``page_extra()`` does (a value the rest of the page draws, e.g. the job queue).
 
-    Call it once per page run, after the runs are chosen. It draws nothing: between changes the browser redraws
-    nothing (measured: a progress bar and times redrawn every second cost the training more than the rest of the
-    Train page). One fragment per page (two polling side by side can leave the browser with a blank page). A
-    server thread (app/live_nudge.py) reruns the page if this poll misses a change. Returns True while polling.
+    Call it once per page run, after the runs are chosen (inside the page's :func:`live_section` when it has one:
+    file changes then rerun that section alone; a run's state change reruns the whole page). It draws nothing. The
+    server's follower (app/live_follow.py) does the comparing; where it cannot rerun this session (no Streamlit
+    server, e.g. AppTest) a browser timer polls every :data:`POLL_S` instead. Returns True while following.
     """
-    def current() -> tuple:
-        return tuple(fingerprint(run) for run in runs) + ((extra(),) if extra is not None else ())
+    def current() -> tuple[Hashable, Hashable]:
+        prints = [fingerprint(run) for run in runs]
+        return ((*(p[0] for p in prints), *((page_extra(),) if page_extra is not None else ())),
+                (*(p[1:] for p in prints), *((extra(),) if extra is not None else ())))
 
     seen = current()
     waiting = pending() if callable(pending) else pending
-    polling = waiting or any(state in LIVE_STATES for state, *_ in seen[:len(runs)])
-    started = st.session_state.get(PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
-    missed = any(_newest_write(run) > started for run in runs)  # a write this page run may not have read
+    polling = waiting or any(state in LIVE_STATES for state in seen[0][:len(runs)])
+    started = _run_started()
+    # A write after this run began may have come after the page read that file (so ``seen`` may include a change
+    # the page did not draw): then what the section drew is unknown, and the follower reruns it.
+    missed = any(_newest_write(run) > started for run in runs)
     ctx = get_script_run_ctx()
-    if ctx is not None:  # the server-side backstop watches what this page run drew (None: unknown)
-        (nudger().watch(ctx.session_id, current, None if missed else seen) if polling
-         else nudger().forget(ctx.session_id))
+    if ctx is not None and ctx.fragment_ids_this_run:  # a run of a live section alone: the rest of the page still
+        page_drawn = st.session_state.get(PAGE_DRAWN)  # shows what the last whole-page run drew
+    else:  # the top of the page (e.g. a state label) was read before this call: unknown if a write came since
+        page_drawn = st.session_state[PAGE_DRAWN] = None if missed else seen[0]
+    drawn = (page_drawn, None if missed else seen[1])
+    served = ctx is not None and follower().serves(ctx.session_id)
+    if ctx is not None:
+        if polling and served:
+            follower().watch(ctx.session_id, current, drawn, current_fragment_id())
+        else:
+            follower().forget(ctx.session_id)
     if not polling:
         if missed:
             # The run ended while this page run was drawing it (the top of the page may still say "running"):
             # draw it once more; that run starts after the last write, so this happens at most once.
             st.rerun()
         return False
+    if not served:
+        _browser_poll(current, seen, runs, started)
+    return True
 
-    @st.fragment(run_every=every)
+
+def _browser_poll(current: Callable[[], tuple], seen: tuple, runs: tuple[RunDir, ...], started: int) -> None:
+    """Where the server cannot rerun a session: a browser timer that compares file stats every POLL_S."""
+    @st.fragment(run_every=POLL_S)
     def poll() -> None:
-        # A write after the page run began may have come after the page read that file (pages call watch()
-        # late, so ``seen`` alone could already include it): either way, run the page again.
         if current() != seen or any(_newest_write(run) > started for run in runs):
             st.rerun()  # the whole page: it reads the new files (each parsed once, see the readers below)
 
     poll()
-    return True
 
 
 @st.cache_resource
-def nudger() -> Nudger:
-    """The server's one backstop thread (see app/live_nudge.py)."""
-    return Nudger()
+def follower() -> Follower:
+    """The server's one follower thread (see app/live_follow.py)."""
+    return Follower()
 
 
 # --------------------------------------------------------------------------------------------- cached readers

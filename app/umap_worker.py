@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,17 +37,32 @@ def write_message(stream, arrays: dict[str, np.ndarray]) -> None:
     stream.flush()
 
 
-def _exit_with_parent() -> None:
+def _exit_with_parent(parent: int) -> None:
     """Exit as soon as the server that started us is gone, even in the middle of a long projection."""
-    parent = os.getppid()
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
 
 
+def _killed_with_parent() -> None:
+    """Linux: the kernel SIGKILLs this process when the server thread that started it ends (the server's one
+    projector thread, which lives as long as the server). Unlike the thread above this works while the server holds
+    us stopped (SIGSTOP while a training runs): a stopped worker of a SIGKILLed server would otherwise wait forever."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):  # not Linux
+        pass
+
+
 def main() -> None:
     os.nice(19)
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    parent = os.getppid()
+    _killed_with_parent()
+    if os.getppid() != parent:  # the server died before the line above: nobody to serve
+        os._exit(0)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     warnings.filterwarnings("ignore")  # umap's notes about n_jobs and spectral init are not for the server log
     from app.projector import umap_2d, warm_up
 

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app.common import RUNS_ROOT, job_registry
-from app.live import duration, progress, state_badge, watch
+from app.live import duration, live_section, progress, state_badge, watch
 from core import RunDir, list_runs
 
 st.title("Jobs")
@@ -16,7 +16,7 @@ st.caption(f"At most {jobs.max_per_device} training(s) per device at a time; lat
            "order. Stop takes effect after the current batch; Remove takes a queued run out of the queue.")
 if not runs:
     st.info("No trainings on this server yet. Start one on the Train page.")
-    watch(extra=lambda: jobs.version, pending=True)  # a Start in any browser shows up here
+    watch(page_extra=lambda: jobs.version, pending=True)  # a Start in any browser shows up here
     st.stop()
 
 
@@ -26,9 +26,12 @@ def _cell(text: str) -> str:
     return escaped or "—"
 
 
+@live_section
 def table() -> None:
     """One Markdown table (a single element: the browser never shows half a row and its cost stays one element
-    however many runs are listed), drawn once per change: times are as of the runs' latest writes."""
+    however many runs are listed), drawn once per change: times are as of the runs' latest writes. Rerun alone when
+    a live run writes; the whole page when the queue changes (a Start in any browser, a job ending) or a state does.
+    Nothing is redrawn between changes (a button redrawn every second under load can swallow its click)."""
     lines = ["| Run | Who | State | Progress | Elapsed | Per epoch | Remaining |", "|---|---|---|---|---|---|---|"]
     for run in runs:
         job = owners.get(run.name)
@@ -40,13 +43,10 @@ def table() -> None:
                      f"| epoch {now.epoch}/{now.epochs} ({now.fraction:.0%}) | {duration(now.elapsed_s)} "
                      f"| {duration(now.per_epoch_s)} | {duration(now.remaining_s)} |")
     st.markdown("\n".join(lines))
+    watch(*[run for run in runs if run.live()], page_extra=lambda: jobs.version, pending=True)
 
 
-# Rerun when a live run writes something or the queue changes (a Start in any browser, a job ending); runs that
-# ended are not polled. Nothing is redrawn between changes (a button redrawn every second under load can swallow
-# its click, and every redraw costs the training).
 table()
-watch(*[run for run in runs if run.live()], extra=lambda: jobs.version, pending=True)
 actionable = [job for job in listed if jobs.owns(job.run)]
 for job in actionable:
     remove = job.position is not None  # the queue knows before the run's files say "running"

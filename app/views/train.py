@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import plots
 from app.common import RUNS_ROOT, choose_hierarchy, job_registry
-from app.live import duration, metrics, progress, watch
+from app.live import duration, live_section, metrics, progress, watch
 from app.train_form import remembered, run_form
 from app.train_results import final_metrics
 from core import RunDir
@@ -63,7 +63,7 @@ elif state == "queued":
     st.info(f"Waiting for the device: number {place or '?'} in the queue (see the Jobs page).")
 
 
-def times() -> None:
+def times(run: RunDir) -> None:
     """Progress bar and times as of the run's latest write (drawn once per change, not every second: redrawing
     them every second cost the training more than everything else the page does); the expected end is a clock
     time, which stays true between epochs."""
@@ -82,14 +82,21 @@ def times() -> None:
               delta_color="off", delta_arrow="off")
 
 
-times()
-watch(run)  # reruns this page when the run writes something; polls only while it is queued or training
-rows = metrics(run)
-if rows:
-    if state != "running":
+@live_section
+def follow(run: RunDir) -> None:
+    """What changes every epoch: rerun alone when the run writes (its state changing reruns the page)."""
+    times(run)
+    watch(run)
+    rows = metrics(run)
+    if not rows:
+        return
+    if run.state() != "running":
         final_metrics(rows)
     st.plotly_chart(plots.training_panels(rows, [
         ("Top-1 accuracy (%)", ["top1"]),
         ("Mistake severity and hierarchical distance", ["mistake_severity", "hdist@1", "hdist@5"]),
         ("Training loss", ["train_loss", "train_ce", "train_cos"]),
         ("Frame deviation of class means", ["frame_dev_mean", "frame_dev_std"])]), key="curves", width="stretch")
+
+
+follow(run)

@@ -66,10 +66,15 @@ def test_animation_has_one_frame_per_epoch_with_play_and_slider(runs_root):
     assert spec["layout"]["xaxis"]["range"] and spec["layout"]["yaxis"]["range"]
 
 
+def epoch_slider(at):
+    """The Collapse page's epoch slider (its key names the newest epoch while it follows the run)."""
+    return next(s for s in at.select_slider if s.label.startswith("Epoch"))
+
+
 def test_epoch_slider_moves_the_start_and_the_heatmap(runs_root):
     write_run(runs_root, "run", epochs=3)
     at = open_page("collapse")
-    at.select_slider(key="collapse_epoch").set_value(1).run()
+    epoch_slider(at).set_value(1).run()
     assert not at.exception
     assert chart(at, "Penultimate features")["layout"]["sliders"][0]["active"] == 1
     chart(at, "Class-mean cosines, epoch 1")
@@ -78,15 +83,23 @@ def test_epoch_slider_moves_the_start_and_the_heatmap(runs_root):
 def test_the_epoch_slider_follows_new_epochs_until_the_viewer_moves_it(runs_root):
     run = write_run(runs_root, "run", epochs=3)
     at = open_page("collapse")
-    slider = lambda: at.select_slider(key="collapse_epoch").value  # noqa: E731
+    slider = lambda: epoch_slider(at).value  # noqa: E731
     assert slider() == 3
     run.save_snapshot(4, **run.snapshot(3))  # a live run's next epoch lands
     at.run()
     assert slider() == 4, "a page left at the newest epoch follows the run"
-    at.select_slider(key="collapse_epoch").set_value(1).run()
+    at.selectbox(key="colour_by").set_value(1).run()  # another control changed: the slider still follows
     run.save_snapshot(5, **run.snapshot(3))
     at.run()
+    assert slider() == 5
+    epoch_slider(at).set_value(1).run()
+    run.save_snapshot(6, **run.snapshot(3))
+    at.run()
     assert slider() == 1, "an epoch the viewer chose stays chosen"
+    epoch_slider(at).set_value(6).run()  # back to the newest: it follows again
+    run.save_snapshot(7, **run.snapshot(3))
+    at.run()
+    assert slider() == 7
 
 
 def test_colour_by_outcome_and_height_follow_the_predictions(runs_root):

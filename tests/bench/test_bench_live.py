@@ -16,7 +16,7 @@ def test_quick_live_benchmark_runs(capsys):
     out = capsys.readouterr().out
     cost = [r for r in rows if r["part"] == "cost"]
     assert [r["page"] for r in cost] == ["none", *bench_live.PAGES, "none"]
-    assert all(r["state"] == "finished" and r["epochs"] == 2 and r["epoch_s"] > 0 for r in cost), cost
+    assert all(r["state"] == "finished" and r["epochs"] >= 1 and r["epoch_s"] > 0 for r in cost), cost
     latency = [r for r in rows if r["part"].startswith("latency")]
     assert {r["part"] for r in latency} == {"latency PCA", "latency UMAP"}
     pca = [r for r in latency if r["part"] == "latency PCA"]

@@ -1,0 +1,172 @@
+"""How a page follows a live run: the server reruns it when a file it drew changes; the browser polls nothing.
+
+A page that shows a live run registers what it drew (:func:`app.live.watch`): a fingerprint made of the runs' states
+(the "page part") and of their files' stats (the "section part"), and the fragment that drew the files (its "live
+section", when it has one). One daemon thread of the server compares every watched fingerprint with the files a few
+times a second: a few ``stat`` calls and two tiny JSON reads per run, nothing sent anywhere. When one changed, it
+waits for the writes to settle (an epoch's end writes its snapshot, its metrics row and its status within a few
+milliseconds: one rerun, not three), then asks Streamlit to rerun that session, as its run-on-save does
+(``AppSession.request_rerun`` with the session's last client state, on the session's event loop):
+
+* only the live section when only files changed (a new epoch): the form, the sidebar and the page's other widgets are
+  neither recomputed nor redrawn;
+* the whole page when a state changed (a run finished, was stopped or queued: buttons and labels elsewhere change),
+  when the page has no live section, or when a section rerun asked for earlier never came back.
+
+It never interrupts a page run (a session whose script runs is left until it ends; that run watches again) and
+forgets a session whose tab is gone. Between changes nothing at all happens in the browser or in the page threads:
+the browser-side alternative, a ``st.fragment(run_every=1)`` poll, sent a request and got a script run every second
+per open page, and its timer was once seen to vanish for good (a page frozen at "running" after its run ended).
+
+Streamlit has no public API for a server-initiated rerun. Where the private attributes used here (``_state``,
+``_client_state``, ``_call_soon_on_event_loop``) are missing, :meth:`Follower.serves` says so and
+:func:`app.live.watch` falls back to the browser poll.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+LOG = logging.getLogger(__name__)
+CHECK_S = 0.25  # how often the thread compares fingerprints (a handful of stat calls per watched run)
+SETTLE_S = 0.3  # writes closer together than this make one rerun
+MAX_SETTLE_S = 1.0  # ... unless they keep coming: then rerun anyway this long after the first
+RETRY_S = 3.0  # a rerun asked for this long ago whose page has not watched again: ask again, for the whole page
+
+
+Fingerprint = tuple[Hashable, Hashable]  # (page part: run states; section part: file stats); None = unknown
+
+
+@dataclass
+class _Watched:
+    current: Callable[[], Fingerprint]
+    seen: Fingerprint  # what the page drew
+    fragment_id: str | None  # the live section that drew the section part (None: the page has none)
+    last: Fingerprint | None = None  # the latest differing fingerprint, and since when it has held
+    last_since: float = 0.0
+    changed_since: float | None = None  # when the thread first saw a fingerprint other than ``seen``
+    asked: float = 0.0  # when this entry last asked for a rerun (0: never)
+
+
+class Follower:
+    """Per browser session, what its page drew; one daemon thread compares it with the files and reruns the page."""
+
+    def __init__(self, check_s: float = CHECK_S, settle_s: float = SETTLE_S, max_settle_s: float = MAX_SETTLE_S,
+                 retry_s: float = RETRY_S):
+        self.check_s, self.settle_s, self.max_settle_s, self.retry_s = check_s, settle_s, max_settle_s, retry_s
+        self._lock = threading.Lock()
+        self._watched: dict[str, _Watched] = {}
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self.reruns = {"section": 0, "page": 0}  # reruns asked for, by scope
+
+    def serves(self, session_id: str) -> bool:
+        """Whether this server can rerun ``session_id`` itself (a live Streamlit session with the attributes used)."""
+        session = _app_session(session_id)
+        return session is not None and all(hasattr(session, name) for name in (
+            "_state", "_client_state", "_call_soon_on_event_loop", "request_rerun"))
+
+    def watch(self, session_id: str, current: Callable[[], Fingerprint], seen: Fingerprint,
+              fragment_id: str | None = None) -> None:
+        """The page of ``session_id`` drew ``seen`` (its live section, when ``fragment_id``): rerun it when
+        ``current()`` differs."""
+        with self._lock:
+            self._watched[session_id] = _Watched(current, seen, fragment_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="live-follow", daemon=True)
+                self._thread.start()
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._watched.pop(session_id, None)
+
+    def watching(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._watched
+
+    def stop(self) -> None:
+        """End the thread (the server's follower lives as long as the server; tests make their own)."""
+        self._stopped.set()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.check_s):
+            with self._lock:
+                watched = list(self._watched.items())
+            for session_id, entry in watched:
+                try:
+                    self._check(session_id, entry)
+                except Exception:  # noqa: BLE001 - following must never take the server down
+                    LOG.exception("live: following session %s failed; not followed any more", session_id)
+                    self.forget(session_id)
+
+    def _check(self, session_id: str, entry: _Watched) -> None:
+        session = _app_session(session_id)
+        if session is None:  # the browser tab is gone (checked first: its runs may never change again)
+            self.forget(session_id)
+            return
+        now_fp, now = entry.current(), time.monotonic()
+        if now_fp == entry.seen:
+            entry.changed_since = entry.last = None
+            return
+        if now_fp != entry.last:
+            entry.last, entry.last_since = now_fp, now
+        entry.changed_since = entry.changed_since or now
+        if now - entry.last_since < self.settle_s and now - entry.changed_since < self.max_settle_s:
+            return  # more writes may be on their way
+        if entry.asked and now - entry.asked < self.retry_s:
+            return  # the rerun asked for is on its way; it will watch again
+        if getattr(getattr(session, "_state", None), "name", None) != "APP_NOT_RUNNING":
+            return  # a page run is on its way (it will watch again); never interrupt it
+        section = entry.fragment_id if (entry.fragment_id and not entry.asked and now_fp[0] == entry.seen[0]
+                                        and _holds(session, entry.fragment_id)) else None
+        entry.asked = now
+        self.reruns["section" if section else "page"] += 1
+        _rerun(session, section)
+
+
+def _holds(session, fragment_id: str) -> bool:
+    has = getattr(session, "has_fragment", None)
+    return bool(has(fragment_id)) if has is not None else True
+
+
+def _rerun(session, fragment_id: str | None) -> None:
+    """Rerun ``session`` on its page: only ``fragment_id`` when given, else the whole page. On the session's event
+    loop: its methods expect that thread, and no script run of the session is in progress there."""
+    session._call_soon_on_event_loop(lambda: session.request_rerun(_client_state(session, fragment_id)))
+
+
+def _client_state(session, fragment_id: str | None):
+    """The session's last client state (its page, address, browser context) with the widget values the server holds
+    now. Not the widget values the browser last sent: values a page set since (e.g. an epoch slider moved to the
+    newest epoch) would go back to the old ones, and a page that follows the newest epoch unless the viewer moved
+    the slider would take that for the viewer's move. Triggers (button presses) are never replayed: the server's
+    copy has them reset at the end of every run."""
+    from streamlit.proto.ClientState_pb2 import ClientState
+
+    client_state = ClientState()
+    client_state.CopyFrom(session._client_state)
+    client_state.fragment_id = fragment_id or ""  # the last state may be a fragment's: say which run this is
+    client_state.is_auto_rerun = bool(fragment_id)  # as a run_every timer's request (no warning if it is gone)
+    return client_state
+
+
+def _app_session(session_id: str):
+    """The live AppSession of ``session_id``, or None (no Streamlit runtime, e.g. AppTest; or the tab closed)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return None
+    return Runtime.instance().get_app_session(session_id)
+
+
+def current_fragment_id() -> str | None:
+    """The id of the fragment whose body is running in this thread, or None (not in one, or not knowable)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+        return ThreadState.get().fragment_id
+    except (ImportError, AttributeError, RuntimeError):
+        return None

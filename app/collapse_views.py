@@ -128,7 +128,7 @@ def epoch_slider(place, label: str, epochs: list[int], key: str) -> int:
     if moved is not None and moved != newest:
         st.session_state[pinned_key] = st.session_state[key] = moved
     pinned = st.session_state.get(pinned_key)
-    if pinned is not None and st.session_state.get(key) == newest or pinned not in epochs:
+    if pinned not in epochs or st.session_state.get(key) == newest:
         pinned = st.session_state[pinned_key] = None  # moved back to the newest (or gone): follow again
     if pinned is None:
         return place.select_slider(label, epochs, value=newest, key=following_key)

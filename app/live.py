@@ -75,8 +75,7 @@ def live_section(body: Callable) -> Callable:
     @st.fragment
     @functools.wraps(body)
     def section(*args, **kwargs):
-        ctx = get_script_run_ctx()
-        if ctx is not None and ctx.fragment_ids_this_run:  # a run of the section alone, not of the whole page
+        if in_section_run():  # a run of the section alone, not of the whole page
             page_thread()
             st.session_state[SECTION_RUN_STARTED] = time.time_ns()
         return body(*args, **kwargs)
@@ -84,17 +83,20 @@ def live_section(body: Callable) -> Callable:
     return section
 
 
+def in_section_run() -> bool:
+    """True in a run of a live section alone (a fragment run), False in a whole-page run (or outside Streamlit)."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 def rerun_section() -> None:
     """Rerun the live section that is running alone now, else the whole page."""
-    ctx = get_script_run_ctx()
-    st.rerun(scope="fragment" if ctx is not None and ctx.fragment_ids_this_run else "app")
+    st.rerun(scope="fragment" if in_section_run() else "app")
 
 
 def _run_started() -> int:
     """time.time_ns() when the current run (the page's, or its live section's alone) began, less the clock slack."""
-    ctx = get_script_run_ctx()
-    key = SECTION_RUN_STARTED if ctx is not None and ctx.fragment_ids_this_run else PAGE_RUN_STARTED
-    return st.session_state.get(key, 0) - CLOCK_SLACK_NS
+    return st.session_state.get(SECTION_RUN_STARTED if in_section_run() else PAGE_RUN_STARTED, 0) - CLOCK_SLACK_NS
 
 
 def _newest_write(run: RunDir) -> int:
@@ -131,12 +133,12 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
     # A write after this run began may have come after the page read that file (so ``seen`` may include a change
     # the page did not draw): then what the section drew is unknown, and the follower reruns it.
     missed = any(_newest_write(run) > started for run in runs)
-    ctx = get_script_run_ctx()
-    if ctx is not None and ctx.fragment_ids_this_run:  # a run of a live section alone: the rest of the page still
-        page_drawn = st.session_state.get(PAGE_DRAWN)  # shows what the last whole-page run drew
+    if in_section_run():  # the rest of the page still shows what the last whole-page run drew
+        page_drawn = st.session_state.get(PAGE_DRAWN)
     else:  # the top of the page (e.g. a state label) was read before this call: unknown if a write came since
         page_drawn = st.session_state[PAGE_DRAWN] = None if missed else seen[0]
     drawn = (page_drawn, None if missed else seen[1])
+    ctx = get_script_run_ctx()
     served = ctx is not None and follower().serves(ctx.session_id)
     if ctx is not None:
         if polling and served:

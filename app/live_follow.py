@@ -139,11 +139,8 @@ def _rerun(session, fragment_id: str | None) -> None:
 
 
 def _client_state(session, fragment_id: str | None):
-    """The session's last client state (its page, address, browser context) with the widget values the server holds
-    now. Not the widget values the browser last sent: values a page set since (e.g. an epoch slider moved to the
-    newest epoch) would go back to the old ones, and a page that follows the newest epoch unless the viewer moved
-    the slider would take that for the viewer's move. Triggers (button presses) are never replayed: the server's
-    copy has them reset at the end of every run."""
+    """The client state Streamlit kept from the session's last run (its page, address and browser context; no widget
+    values, so the rerun keeps the values the server holds and replays no button press), aimed at ``fragment_id``."""
     from streamlit.proto.ClientState_pb2 import ClientState
 
     client_state = ClientState()

@@ -4,7 +4,7 @@ import streamlit as st
 from app import compare_views as cmp
 from app import plots
 from app.common import labelled_key, run_label
-from app.live import live_section, watch
+from app.live import in_section_run, live_section, watch
 from core import schema
 from core.published import SOURCE
 
@@ -33,7 +33,8 @@ if not selected:
 @live_section
 def compare(selected: list) -> None:
     """Everything drawn from the chosen runs' files: rerun alone when a live one among them writes."""
-    selected = cmp.reload(selected)  # a rerun of this section alone gets the infos of the last page run
+    if in_section_run():  # the infos are those of the last whole-page run: re-read what changed since
+        selected = cmp.reload(selected)
     scopes = sorted({i.scope for i in selected})
     if len({i.comparable for i in selected}) > 1:
         st.warning(f"These runs use different datasets or hierarchies ({'; '.join(scopes)}): their mistake severities "

@@ -13,6 +13,11 @@ milliseconds: one rerun, not three), then asks Streamlit to rerun that session, 
 * the whole page when a state changed (a run finished, was stopped or queued: buttons and labels elsewhere change),
   when the page has no live section, or when a section rerun asked for earlier never came back.
 
+A section is redrawn at most once per :data:`GAP_S` after its last run ended (a whole page at once): when epochs are
+short (a GPU, or a small model) a page that redrew every epoch would keep the viewer's browser — on a shared machine,
+the training's own cores — busy all the time, for views nobody can read that fast. The gap keeps what a page shows
+within 3 s of the files it draws (gap + a check + the section's run and draw), whatever the epoch length.
+
 It never interrupts a page run (a session whose script runs is left until it ends; that run watches again) and
 forgets a session whose tab is gone. Between changes nothing at all happens in the browser or in the page threads:
 the browser-side alternative, a ``st.fragment(run_every=1)`` poll, sent a request and got a script run every second
@@ -28,13 +33,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LOG = logging.getLogger(__name__)
 CHECK_S = 0.25  # how often the thread compares fingerprints (a handful of stat calls per watched run)
 SETTLE_S = 0.3  # writes closer together than this make one rerun
 MAX_SETTLE_S = 1.0  # ... unless they keep coming: then rerun anyway this long after the first
 RETRY_S = 3.0  # a rerun asked for this long ago whose page has not watched again: ask again, for the whole page
+GAP_S = 2.0  # a live section is rerun no sooner than this after its last run ended (see the module's docstring)
 
 
 Fingerprint = tuple[Hashable, Hashable]  # (page part: run states; section part: file stats); None = unknown
@@ -49,14 +55,16 @@ class _Watched:
     last_since: float = 0.0
     changed_since: float | None = None  # when the thread first saw a fingerprint other than ``seen``
     asked: float = 0.0  # when this entry last asked for a rerun (0: never)
+    drawn_at: float = field(default_factory=time.monotonic)  # when the page's run that drew ``seen`` ended
 
 
 class Follower:
     """Per browser session, what its page drew; one daemon thread compares it with the files and reruns the page."""
 
     def __init__(self, check_s: float = CHECK_S, settle_s: float = SETTLE_S, max_settle_s: float = MAX_SETTLE_S,
-                 retry_s: float = RETRY_S):
+                 retry_s: float = RETRY_S, gap_s: float = GAP_S):
         self.check_s, self.settle_s, self.max_settle_s, self.retry_s = check_s, settle_s, max_settle_s, retry_s
+        self.gap_s = gap_s
         self._lock = threading.Lock()
         self._watched: dict[str, _Watched] = {}
         self._thread: threading.Thread | None = None
@@ -122,6 +130,8 @@ class Follower:
             return  # a page run is on its way (it will watch again); never interrupt it
         section = entry.fragment_id if (entry.fragment_id and not entry.asked and now_fp[0] == entry.seen[0]
                                         and _holds(session, entry.fragment_id)) else None
+        if section and now - entry.drawn_at < self.gap_s:
+            return  # drawn a moment ago: new files wait (a state change, redrawn as a whole page, does not)
         entry.asked = now
         self.reruns["section" if section else "page"] += 1
         _rerun(session, section)

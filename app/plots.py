@@ -144,21 +144,6 @@ def tree_palette(groups: list[str], branches: list[str]) -> dict[str, str]:
     return colours
 
 
-def projection_scatter(points: np.ndarray, colour: list[str], hover: list[str], title: str,
-                       order: list[str] | None = None, colours: dict[str, str] | None = None) -> go.Figure:
-    """2-D scatter of projected features coloured by class or ancestor (legend in ``order`` if given;
-    ``colours`` maps group → colour, e.g. from :func:`tree_palette`)."""
-    groups = order if order is not None else list(dict.fromkeys(colour))
-    fig = px.scatter(x=points[:, 0], y=points[:, 1], color=colour, hover_name=hover, title=title,
-                     labels={"x": "", "y": "", "color": ""}, render_mode="webgl",
-                     category_orders={"color": groups}, color_discrete_sequence=palette(len(groups)),
-                     color_discrete_map=colours or {})
-    fig.update_traces(marker=dict(size=5, opacity=0.8))
-    fig.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
-                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
-    return fig
-
-
 def _integer_ticks(values) -> dict:
     """Axis settings that put ticks on whole numbers only (epochs, distances)."""
     values = list(values)
@@ -246,30 +231,34 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
     ``legend`` is (group, colour) pairs, kept short by the caller. The axes are fixed across epochs
     so motion on screen is motion of the features; frames carry only what changes (coordinates as
     float32, colour indices as small integers, the predictions) to keep the page light.
+
+    SVG markers, not WebGL: Streamlit re-creates a chart whose figure changed (a live page: every epoch), and a new
+    WebGL plot costs a browser without a GPU (software GL) 5× the CPU of an SVG one at 600 points and 1.8× at
+    2,500 (bench/bench_plot_redraw.py); the drawn points are capped (MAX_ANIMATED_POINTS) so SVG stays smooth.
     """
     def vectors(i: int) -> list[np.ndarray]:
         return [np.asarray(v if v is not None else np.full((0, 2), np.nan), np.float32) for v in (means[i], frame[i])]
 
     def moving(i: int) -> list[dict]:
         xy = np.asarray(points[i], np.float32)
-        out = [dict(type="scattergl", x=xy[:, 0], y=xy[:, 1], text=predicted[i],
+        out = [dict(type="scatter", x=xy[:, 0], y=xy[:, 1], text=predicted[i],
                     marker=dict(color=np.asarray(colour_index[i], np.uint16)))]
-        return out + [dict(type="scattergl", x=v[:, 0], y=v[:, 1]) for v in vectors(i)]
+        return out + [dict(type="scatter", x=v[:, 0], y=v[:, 1]) for v in vectors(i)]
 
     base = moving(start)
-    fig = go.Figure(go.Scattergl(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
-                                 hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>"))
+    fig = go.Figure(go.Scatter(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
+                               hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>"))
     fig.update_traces(marker=dict(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
                                   cmax=len(colours) - 0.5, showscale=False))
     size = 9 if len(class_names) <= 50 else 6 if len(class_names) <= 200 else 4  # many classes: do not hide the points
     ink = "#222" if len(class_names) <= 200 else "rgba(34,34,34,0.45)"
     for trace, (name, symbol) in zip(base[1:], (("class means", "diamond"), ("frame vectors", "x"))):
-        fig.add_scattergl(**trace, mode="markers", name=name, text=class_names,
-                          marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
-                                      line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
-                          hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>")
+        fig.add_scatter(**trace, mode="markers", name=name, text=class_names,
+                        marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
+                                    line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
+                        hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>")
     for group, colour in legend:  # legend entries only (empty traces)
-        fig.add_scattergl(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
     fig.frames = [go.Frame(data=moving(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
     everything = np.vstack([p for p in points] + [m for m in means + frame if m is not None])
     play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), mode="immediate")  # from the first epoch

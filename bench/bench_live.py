@@ -3,12 +3,15 @@
 Drives the real server (``streamlit run app/main.py``, its own temporary run store) in headless Chromium:
 
 1. cost: trainings started from the Train page with synthetic defaults; one with no page open (the
-   baseline, measured before and after the others), then one each while the Train, Jobs, Collapse or Compare page
-   follows it. Prints the mean epoch time (from metrics.jsonl's ``seconds``) of the epochs that began after the
-   page was open and drawn, and its ratio to the baseline (goal ≤ 1.15×); the CPU each part used meanwhile.
+   baseline, measured between every two others), then one each while the Train, Jobs, Collapse or Compare page
+   follows it (``--repeats`` times). Prints the mean epoch time (from metrics.jsonl's ``seconds``) of the epochs
+   that began after the page was open and drawn, its ratio to the two baselines beside it (goal ≤ 1.15×) and each
+   page's mean ratio; the CPU each part used meanwhile.
 2. latency: a training in a separate process (as the CLI would) whose snapshots hold ``--points`` points
    (5,000 by default) while a browser follows the Collapse page; per epoch, the time from the epoch's
    metrics row appearing on disk to the page's projection showing that epoch (goal ≤ 3 s), for PCA and UMAP.
+   Then the same with synthetic defaults' short epochs (600 points) on the Train page (its progress line) and on
+   Collapse: there a page is redrawn at most once per ``app.live_follow.GAP_S``, which this measures.
 3. memory: ``--memory-epochs`` short epochs (100 by default) trained by the server while a browser follows
    Collapse; the server's RSS (and the UMAP worker's) once the run is set up (after its third evaluation)
    and at its end (goal: within 10 %).
@@ -21,11 +24,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -249,11 +254,19 @@ def wait_ended(run: RunDir, timeout_s: float, meter: CpuMeter | None = None) -> 
 
 
 # --------------------------------------------------------------------------------------------- parts
-def measure_cost(browser, server: Server, epochs: int, per_class: int, pages: tuple[str, ...]) -> list[dict]:
-    """Mean epoch time with each page following the run, against no page (measured first and last). Only epochs
-    that began after the page was open and drawn count: opening a page is a one-off, following it is the cost."""
+def measure_cost(browser, server: Server, epochs: int, per_class: int, pages: tuple[str, ...],
+                 repeats: int = 1) -> list[dict]:
+    """Mean epoch time with each page following the run, against no page. The runs alternate (none, a page, none,
+    the next page, …, none) and each page is compared with the two baselines beside it: this machine's speed drifts
+    by tens of percent over minutes, which a baseline measured only at the start and the end mistook for a page's
+    cost. Only epochs that began after the page was open and drawn count: opening a page is a one-off, following it
+    is the cost."""
     rows = []
-    for which in ("none", *pages, "none"):
+    order = ["none"]
+    for _ in range(repeats):
+        for which in pages:
+            order += [which, "none"]
+    for which in order:
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         run = start_from_train_page(page, server, epochs, per_class)
         open_page(page, server, which)
@@ -270,23 +283,34 @@ def measure_cost(browser, server: Server, epochs: int, per_class: int, pages: tu
         rows.append({"part": "cost", "page": which, "run": run.name, "state": state, "epochs": len(seconds),
                      "epoch_s": sum(seconds) / len(seconds) if seconds else float("nan"), "wall_s": wall,
                      **{f"cpu {k}": v / wall for k, v in cpu.items()}})
-    baseline = [r["epoch_s"] for r in rows if r["page"] == "none"]
-    base = sum(baseline) / len(baseline)
-    for row in rows:
-        row["ratio"] = row["epoch_s"] / base
+    for i, row in enumerate(rows):
+        beside = [rows[j]["epoch_s"] for j in (i - 1, i + 1) if 0 <= j < len(rows) and rows[j]["page"] == "none"]
+        row["ratio"] = row["epoch_s"] / (sum(beside) / len(beside)) if row["page"] != "none" else float("nan")
     return rows
 
 
-def _external_training(runs: Path, epochs: int, points: int, classes_hint: int = 12) -> tuple[subprocess.Popen, str]:
+def cost_summary(rows: list[dict]) -> list[dict]:
+    """Per page: its mean ratio over the repeats (and the lowest and highest)."""
+    out = []
+    for which in dict.fromkeys(r["page"] for r in rows if r["page"] != "none"):
+        ratios = [r["ratio"] for r in rows if r["page"] == which]
+        out.append({"page": which, "runs": len(ratios), "ratio": sum(ratios) / len(ratios), "low": min(ratios),
+                    "high": max(ratios)})
+    return out
+
+
+def _external_training(runs: Path, epochs: int, points: int, train_per_class: int = 100,
+                       classes_hint: int = 12) -> tuple[subprocess.Popen, str]:
     """A training in its own process (like ``python -m core.train``) whose snapshots hold ``points`` points."""
     per_class = -(-points // classes_hint)
-    name = f"latency-{points}-{int(time.time())}"
+    name = f"latency-{points}-{time.time_ns()}"
     code = ("import sys, json; sys.path.insert(0, %r)\n"
             "from core import Trainer\nfrom core.build import build_config\nimport dataclasses\n"
             "c = build_config(json.loads(sys.argv[1]))\n"
             "c = c.replace(data=dataclasses.replace(c.data, snapshot_size=int(sys.argv[2])))\n"
             "Trainer(c, root=sys.argv[3], run_name=sys.argv[4]).fit()\n") % str(ROOT)
-    settings = {"dataset": "synthetic", "epochs": epochs, "test_per_class": per_class, "train_per_class": 100}
+    settings = {"dataset": "synthetic", "epochs": epochs, "test_per_class": per_class,
+                "train_per_class": train_per_class}
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(settings), str(points), str(runs), name],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return proc, name
@@ -298,9 +322,17 @@ def _shown_epoch(page) -> int | None:
     return max(map(int, found)) if found else None
 
 
-def measure_latency(browser, server: Server, epochs: int, points: int, method: str) -> list[dict]:
-    """Per epoch: metrics row on disk → the Collapse projection showing that epoch (with ``method``)."""
-    proc, name = _external_training(server.runs, epochs, points)
+def _train_page_epoch(page) -> int | None:
+    """The epoch the Train page's progress bar names ("epoch 7 of 10 evaluated")."""
+    found = re.search(r"epoch (\d+) of \d+ evaluated", page.evaluate(MAIN_TEXT_JS))
+    return int(found.group(1)) if found else None
+
+
+def measure_latency(browser, server: Server, epochs: int, points: int, method: str, which: str = "collapse",
+                    train_per_class: int = 100) -> list[dict]:
+    """Per epoch: metrics row on disk → the page ``which`` showing that epoch (Collapse: its projection, with
+    ``method``; Train: its progress line)."""
+    proc, name = _external_training(server.runs, epochs, points, train_per_class)
     run = RunDir(server.runs / name)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     rows, row_seen, view_seen, ended = [], {}, {}, None
@@ -310,7 +342,7 @@ def measure_latency(browser, server: Server, epochs: int, points: int, method: s
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the latency training did not start: {proc.stderr.read().decode()[-2000:]}")
             time.sleep(0.2)
-        open_page(page, server, "collapse")
+        open_page(page, server, "collapse" if which == "collapse" else f"train?run={name}")
         if method == "UMAP":
             with contextlib.suppress(Exception):
                 page.get_by_text("UMAP", exact=True).first.click(timeout=10_000)
@@ -319,8 +351,8 @@ def measure_latency(browser, server: Server, epochs: int, points: int, method: s
             now = time.monotonic()
             for r in run.metrics():
                 row_seen.setdefault(int(r["epoch"]), now)
-            shown = _shown_epoch(page)
-            ready = method == "PCA" or "UMAP," in page.evaluate(MAIN_TEXT_JS)
+            shown = _shown_epoch(page) if which == "collapse" else _train_page_epoch(page)
+            ready = method != "UMAP" or "UMAP," in page.evaluate(MAIN_TEXT_JS)
             if shown is not None and ready:
                 for e in row_seen:
                     if e <= shown:
@@ -336,7 +368,7 @@ def measure_latency(browser, server: Server, epochs: int, points: int, method: s
             proc.kill()
         proc.wait()
     for e in sorted(row_seen):
-        rows.append({"part": f"latency {method}", "page": "collapse", "epoch": e, "points": points,
+        rows.append({"part": f"latency {method}", "page": which, "epoch": e, "points": points,
                      "latency_s": view_seen[e] - row_seen[e] if e in view_seen else float("nan")})
     return rows
 
@@ -378,6 +410,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=10, help="epochs per cost run (those after the page is drawn count)")
     parser.add_argument("--per-class", type=int, default=200, help="training images per class (synthetic default)")
     parser.add_argument("--pages", default=",".join(PAGES), help="pages to follow a run with")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per page in the cost part")
     parser.add_argument("--points", type=int, default=5000, help="snapshot points for the latency part")
     parser.add_argument("--latency-epochs", type=int, default=5)
     parser.add_argument("--memory-epochs", type=int, default=100)
@@ -407,10 +440,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
             browser = pw.chromium.launch(executable_path=_chromium(folder, args.browser_nice), args=CHROMIUM_ARGS)
             try:
                 if "cost" in parts:
-                    rows += measure_cost(browser, server, args.epochs, args.per_class, pages)
+                    rows += measure_cost(browser, server, args.epochs, args.per_class, pages, args.repeats)
                 if "latency" in parts:
                     for method in ("PCA", "UMAP"):
                         rows += measure_latency(browser, server, args.latency_epochs, args.points, method)
+                    for which in ("train", "collapse"):  # short epochs: a page is redrawn at most every GAP_S
+                        rows += measure_latency(browser, server, args.epochs, min(600, args.points),
+                                                "PCA" if which == "collapse"
+                                                else "text", which, train_per_class=args.per_class)
                 if "memory" in parts:
                     rows += measure_memory(browser, server, args.memory_epochs)
             finally:
@@ -436,15 +473,34 @@ def report(rows: list[dict], args=None) -> None:
         print(render_table([Column("page", "<10", "page"), Column("epochs", ">6", "epochs"),
                             Column("s/epoch", ">8", "epoch_s", ".2f"), Column("ratio", ">6", "ratio", ".2f"),
                             Column("state", "<10", "state")], cost))
+        print("\nPer page (ratio to the baselines beside each of its runs)")
+        print(render_table([Column("page", "<10", "page"), Column("runs", ">4", "runs"),
+                            Column("ratio", ">6", "ratio", ".2f"), Column("low", ">6", "low", ".2f"),
+                            Column("high", ">6", "high", ".2f")], cost_summary(cost)))
         print("\nCores used while the run trained (CPU seconds / wall seconds; 2.0 = both cores of this machine)")
         kinds = [k for k in cost[0] if k.startswith("cpu ")]
         print(render_table([Column("page", "<10", "page"), Column("wall s", ">6", "wall_s", ".1f"),
                             *(Column(k[4:], ">12", k, ".2f") for k in kinds)], cost))
     latency = [r for r in rows if r["part"].startswith("latency")]
     if latency:
-        print("\nEpoch end → Collapse view showing it (goal ≤ 3 s)")
-        print(render_table([Column("method", "<14", "part"), Column("points", ">6", "points"),
-                            Column("epoch", ">5", "epoch"), Column("latency s", ">9", "latency_s", ".2f")], latency))
+        print("\nEpoch end → the page showing it (goal ≤ 3 s)")
+        groups = {}
+        for r in latency:
+            groups.setdefault((r["page"], r["part"], r["points"]), []).append(r["latency_s"])
+        print(render_table([Column("page", "<9", "page"), Column("shown", "<14", "part"),
+                            Column("points", ">6", "points"), Column("epochs", ">6", "epochs"),
+                            Column("median s", ">8", "median", ".2f"), Column("max s", ">6", "max", ".2f"),
+                            Column("over 3 s", ">8", "over")],
+                           [{"page": page, "part": part, "points": points, "epochs": len(values),
+                             "median": statistics.median(values), "max": max(values),
+                             "over": sum(v > 3 or math.isnan(v) for v in values)}
+                            for (page, part, points), values in groups.items()]))
+        few = [r for r in latency if len(groups[(r["page"], r["part"], r["points"])]) <= 8]
+        if few:
+            print("\nPer epoch")
+            print(render_table([Column("page", "<9", "page"), Column("shown", "<14", "part"),
+                                Column("points", ">6", "points"), Column("epoch", ">5", "epoch"),
+                                Column("latency s", ">9", "latency_s", ".2f")], few))
     memory = [r for r in rows if r["part"] == "memory"]
     if memory:
         print(f"\nResident memory over {memory[0]['epochs']} epochs followed on Collapse (goal: growth ≤ 10 %)")

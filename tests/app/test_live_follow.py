@@ -46,7 +46,8 @@ def fast():
     made = []
 
     def make(**kw) -> Follower:
-        made.append(Follower(**{"check_s": 0.02, "settle_s": 0.05, "max_settle_s": 0.2, "retry_s": 0.5, **kw}))
+        made.append(Follower(**{"check_s": 0.02, "settle_s": 0.05, "max_settle_s": 0.2, "retry_s": 0.5, "gap_s": 0.0,
+                              **kw}))
         return made[-1]
 
     yield make
@@ -85,6 +86,21 @@ def test_writes_in_quick_succession_make_one_rerun(sessions, fast):
     assert session.rerun.wait(10)
     time.sleep(0.3)
     assert len(session.reruns) == 1
+
+
+def test_a_section_is_redrawn_no_sooner_than_the_gap_after_its_last_run_and_a_state_change_at_once(sessions, fast):
+    sessions["s"] = session = FakeSession()
+    now = {"fp": (("running",), 2)}  # a new epoch written right after the page drew
+    follower = fast(gap_s=0.6)
+    drawn = time.monotonic()
+    follower.watch("s", lambda: now["fp"], (("running",), 1), "live")
+    assert session.rerun.wait(10)
+    assert time.monotonic() - drawn >= 0.6 and session.reruns[-1].fragment_id == "live"
+    follower.gap_s = 60.0  # from now on, a section waits a minute
+    session.rerun.clear()
+    follower.watch("s", lambda: now["fp"], (("running",), 2), "live")
+    now["fp"] = (("finished",), 3)  # the run ended just after: the whole page, without waiting for the gap
+    assert session.rerun.wait(10) and session.reruns[-1].fragment_id == ""
 
 
 def test_a_section_the_session_no_longer_holds_or_one_that_never_came_back_means_the_whole_page(sessions, fast):

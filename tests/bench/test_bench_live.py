@@ -15,11 +15,15 @@ def test_quick_live_benchmark_runs(capsys):
     rows = bench_live.main(["--quick"])
     out = capsys.readouterr().out
     cost = [r for r in rows if r["part"] == "cost"]
-    assert [r["page"] for r in cost] == ["none", *bench_live.PAGES, "none"]
+    assert [r["page"] for r in cost] == ["none", *(p for page in bench_live.PAGES for p in (page, "none"))]
+    assert all(r["ratio"] > 0 for r in cost if r["page"] != "none"), "each page against the baselines beside it"
     assert all(r["state"] == "finished" and r["epochs"] >= 1 and r["epoch_s"] > 0 for r in cost), cost
     latency = [r for r in rows if r["part"].startswith("latency")]
-    assert {r["part"] for r in latency} == {"latency PCA", "latency UMAP"}
-    pca = [r for r in latency if r["part"] == "latency PCA"]
+    assert {(r["page"], r["part"]) for r in latency} == {("collapse", "latency PCA"), ("collapse", "latency UMAP"),
+                                                         ("train", "latency text")}
+    pca = [r for r in latency if r["part"] == "latency PCA"][:3]  # the first run's: 2 epochs, then 24 short ones
+    short = [r for r in latency if r["page"] == "train"]
+    assert len(short) == 25 and all(not math.isnan(r["latency_s"]) for r in short), "Train showed every epoch"
     assert [r["epoch"] for r in pca] == [0, 1, 2]
     assert all(not math.isnan(r["latency_s"]) for r in pca), "the Collapse page showed every epoch"
     memory = [r for r in rows if r["part"] == "memory"]

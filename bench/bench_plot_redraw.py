@@ -3,13 +3,14 @@
     python bench/bench_plot_redraw.py            # 10 redraws per figure
     python bench/bench_plot_redraw.py --quick    # 2 redraws, small figures (the test suite runs this)
 
-Streamlit gives a chart whose figure changed a new identity and draws it anew (``Plotly.newPlot``), so on a live
-page every changed chart is re-created once per epoch. This script builds the figures the Collapse and Train pages
-draw (from ``app/plots.py``, on synthetic arrays of the sizes those pages send), loads plotly.js into headless
-Chromium (software GL, as in a browser without a GPU) and re-creates each figure ``--redraws`` times, alternating
-two epochs' versions. Per figure it prints the browser's CPU per redraw (every Chromium process, from /proc) and
-the main thread's JavaScript time, and for the animated projection the ratio of what the app draws (SVG markers)
-to the same figure in WebGL markers (the baseline, measured in the same process).
+Streamlit updates a chart whose figure changed with ``Plotly.react`` and a new config object (its fullscreen
+button is a new closure each time), which plotly answers with a full ``newPlot`` and another ``react``: on a live
+page every changed chart is re-created once per redraw. This script builds the figures the Collapse and Train
+pages draw (from ``app/plots.py``, on synthetic arrays of the sizes those pages send), loads plotly.js into headless
+Chromium (software GL, as in a browser without a GPU) and redraws each figure ``--redraws`` times the way Streamlit
+does, alternating two epochs' versions. Per figure it prints the browser's CPU per redraw (every Chromium process, from /proc) and
+the main thread's JavaScript time; the animated projection is drawn in SVG and in WebGL markers (the baseline,
+measured in the same process), and the table marks which of the two the app uses at that size.
 
 CPU figures depend on the machine and what else it runs; the script prints its load average with the results.
 """
@@ -33,13 +34,17 @@ from app import plots  # noqa: E402
 from bench.bench_live import CHROMIUM_ARGS, _descendants, _task_cpu  # noqa: E402
 from bench.common import Column, render_table  # noqa: E402
 
-REDRAW_JS = """async ([specs, n]) => {  // re-create the figure n times, alternating two versions; mean JS ms
+REDRAW_JS = """async ([specs, n]) => {  // redraw n times as Streamlit does, alternating two versions; mean JS ms
+    // Streamlit hands plotly a new config per figure (its fullscreen button is a new closure), so plotly's react
+    // sees a changed config and re-creates the plot (newPlot) before reacting again: the same call here.
     const gd = document.getElementById('plot'); let busy = 0;
+    const config = () => ({modeBarButtonsToAdd: [{name: 'Fullscreen', icon: Plotly.Icons.autoscale, click: () => {}}],
+                           displaylogo: false});
+    await Plotly.newPlot(gd, {...JSON.parse(specs[1]), config: config()});
     for (let i = 0; i < n; i++) {
         const t0 = performance.now();
         const f = JSON.parse(specs[i % 2]);
-        Plotly.purge(gd);
-        await Plotly.newPlot(gd, {data: f.data, layout: f.layout, frames: f.frames});
+        await Plotly.react(gd, {data: f.data, layout: f.layout, frames: f.frames, config: config()});
         busy += performance.now() - t0;
         await new Promise(done => requestAnimationFrame(() => setTimeout(done, 30)));  // let it paint
     }
@@ -48,8 +53,10 @@ REDRAW_JS = """async ([specs, n]) => {  // re-create the figure n times, alterna
 }"""
 
 
-def projection_figure(points: int, classes: int, epochs: int, epoch: int, webgl: bool, seed: int = 0) -> str:
-    """The Collapse page's animated projection over ``epochs`` epochs (the last one ``epoch``), as JSON."""
+def projection_figure(points: int, classes: int, epochs: int, epoch: int, markers: str | None = None,
+                      seed: int = 0) -> str:
+    """The Collapse page's animated projection over ``epochs`` epochs (the last one ``epoch``), as JSON; with its
+    markers turned into ``markers`` ("SVG" or "WebGL") when given, else as the app draws it."""
     rng = np.random.default_rng(seed + epoch)
     labels = np.arange(points) % classes
     centres = rng.normal(size=(classes, 2)) * 4
@@ -64,16 +71,25 @@ def projection_figure(points: int, classes: int, epochs: int, epoch: int, webgl:
         frame=[centres * 1.1 for _ in frames], class_names=[f"class {k}" for k in range(classes)],
         legend=[(f"group {g}", colours[g % len(colours)]) for g in range(min(classes, 24))],
         title=f"Penultimate features, epochs {frames[0]}–{epoch}", start=len(frames) - 1)
-    return _as_webgl(fig.to_json()) if webgl else fig.to_json()
+    return fig.to_json() if markers is None else _with_markers(fig.to_json(), MARKER_TYPES[markers])
 
 
-def _as_webgl(spec: str) -> str:
-    """The same figure with its (and its frames') SVG scatter traces as WebGL ones."""
+MARKER_TYPES = {"SVG": "scatter", "WebGL": "scattergl"}
+
+
+def _with_markers(spec: str, kind: str) -> str:
+    """The same figure with its (and its frames') scatter traces of type ``kind``."""
     figure = json.loads(spec)
     for trace in figure["data"] + [t for frame in figure.get("frames", []) for t in frame["data"]]:
-        if trace.get("type", "scatter") == "scatter":
-            trace["type"] = "scattergl"
-    return json.dumps(figure)
+        if trace.get("type", "scatter") in MARKER_TYPES.values():
+            trace["type"] = kind
+    return json.dumps(figure, separators=(",", ":"))
+
+
+def app_markers(spec: str) -> str:
+    """Which markers the app draws this figure with: "SVG" or "WebGL"."""
+    kind = json.loads(spec)["data"][0]["type"]
+    return next(name for name, t in MARKER_TYPES.items() if t == kind)
 
 
 def training_figure(epoch: int) -> str:
@@ -95,18 +111,19 @@ def heatmap_figure(classes: int, epoch: int) -> str:
 
 
 def cases(quick: bool) -> list[tuple[str, str, list[str]]]:
-    """(figure, markers, [spec at epoch e − 1, spec at epoch e]) for every figure measured."""
+    """(figure, markers, [spec at epoch e − 1, spec at epoch e], markers the app uses) for every figure measured."""
     sizes = [(600, 12, 11, "synthetic defaults: 600 points, K = 12, 11 epochs")]
     if not quick:
         sizes += [(2500, 12, 16, "a 5,000-point snapshot: 2,500 drawn, 16 epochs"),
                   (2500, 1010, 16, "K = 1010: 2,500 points, 1,010 means and vectors, 16 epochs")]
     out = []
     for points, classes, epochs, name in sizes:
-        for webgl in (True, False):
-            out.append((f"projection, {name}", "WebGL" if webgl else "SVG",
-                        [projection_figure(points, classes, epochs, e, webgl) for e in (epochs, epochs + 1)]))
-    out.append(("training curves (Train page), 11 epochs", "SVG", [training_figure(e) for e in (10, 11)]))
-    out.append(("class-mean cosines, K = 12", "heatmap", [heatmap_figure(12, e) for e in (10, 11)]))
+        app = app_markers(projection_figure(points, classes, 2, 2))
+        for markers in ("WebGL", "SVG"):
+            out.append((f"projection, {name}", markers,
+                        [projection_figure(points, classes, epochs, e, markers) for e in (epochs, epochs + 1)], app))
+    out.append(("training curves (Train page), 11 epochs", "SVG", [training_figure(e) for e in (10, 11)], "SVG"))
+    out.append(("class-mean cosines, K = 12", "heatmap", [heatmap_figure(12, e) for e in (10, 11)], "heatmap"))
     return out
 
 
@@ -126,12 +143,13 @@ def measure(redraws: int, quick: bool) -> list[dict]:
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.set_content("<div id='plot' style='width: 1200px'></div>")
         page.add_script_tag(path=str(plotly_js))
-        for figure, markers, specs in cases(quick):
+        for figure, markers, specs, app in cases(quick):
             page.evaluate(REDRAW_JS, [specs, 1])  # first draw of its kind: shaders, fonts
             before = browser_cpu_s()
             js_ms = page.evaluate(REDRAW_JS, [specs, redraws])
             page.wait_for_timeout(200)  # the compositor's last frames
-            rows.append({"figure": figure, "markers": markers, "kib": len(specs[1]) / 1024, "js_ms": js_ms,
+            rows.append({"figure": figure, "markers": markers, "app": "←" if markers == app else "",
+                         "kib": len(specs[1]) / 1024, "js_ms": js_ms,
                          "cpu_ms": (browser_cpu_s() - before) / redraws * 1000})
         browser.close()
     for row in rows:
@@ -147,8 +165,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     rows = measure(2 if args.quick else args.redraws, args.quick)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (CPU figures are noisy when it is high)\n")
-    print("Browser CPU per re-created figure (ratio: against the same figure in WebGL markers)")
-    print(render_table([Column("figure", "<72", "figure"), Column("markers", "<8", "markers"),
+    print("Browser CPU and main-thread JavaScript per redraw (ratio: against the same figure in WebGL markers; "
+          "← what the app draws)")
+    print(render_table([Column("figure", "<72", "figure"), Column("markers", "<8", "markers"), Column("app", "<3", "app"),
                         Column("KiB", ">6", "kib", ".0f"), Column("JS ms", ">7", "js_ms", ".0f"),
                         Column("CPU ms", ">7", "cpu_ms", ".0f"), Column("ratio", ">6", "ratio", ".2f")], rows))
     print(json.dumps({"redraws": 2 if args.quick else args.redraws, "load": os.getloadavg()[0]}))

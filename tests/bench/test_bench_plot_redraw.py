@@ -23,12 +23,14 @@ def test_quick_run_measures_every_figure(capsys):
         ("class-mean cosines", "heatmap")]
     assert all(r["js_ms"] > 0 and r["cpu_ms"] > 0 and r["kib"] > 1 for r in rows), rows
     assert rows[0]["ratio"] == 1 and not math.isnan(rows[1]["ratio"]), "SVG against WebGL in the same process"
+    assert [r["app"] for r in rows[:2]] == ["", "←"], "600 points: the app draws SVG"
     assert "load average" in out and "ratio" in out
 
 
-def test_the_app_draws_the_projection_in_svg_markers_and_the_baseline_is_the_same_figure_in_webgl():
-    svg, webgl = (json.loads(bench_plot_redraw.projection_figure(points=30, classes=3, epochs=2, epoch=2, webgl=gl))
-                  for gl in (False, True))
+def test_the_projection_is_drawn_in_svg_markers_until_they_are_many_and_the_baseline_is_the_same_figure():
+    assert bench_plot_redraw.app_markers(bench_plot_redraw.projection_figure(600, 12, 2, 2)) == "SVG"
+    assert bench_plot_redraw.app_markers(bench_plot_redraw.projection_figure(2500, 1010, 2, 2)) == "WebGL"
+    svg, webgl = (json.loads(bench_plot_redraw.projection_figure(30, 3, 2, 2, markers)) for markers in ("SVG", "WebGL"))
     traces = [(t, u) for a, b in [(svg["data"], webgl["data"]), *((f["data"], g["data"]) for f, g in
                                                                zip(svg["frames"], webgl["frames"]))]
               for t, u in zip(a, b)]

@@ -368,7 +368,7 @@ def measure_latency(browser, server: Server, epochs: int, points: int, method: s
             proc.kill()
         proc.wait()
     for e in sorted(row_seen):
-        rows.append({"part": f"latency {method}", "page": which, "epoch": e, "points": points,
+        rows.append({"part": f"latency {method}", "page": which, "run": name, "epoch": e, "points": points,
                      "latency_s": view_seen[e] - row_seen[e] if e in view_seen else float("nan")})
     return rows
 

@@ -21,7 +21,8 @@ def test_quick_live_benchmark_runs(capsys):
     latency = [r for r in rows if r["part"].startswith("latency")]
     assert {(r["page"], r["part"]) for r in latency} == {("collapse", "latency PCA"), ("collapse", "latency UMAP"),
                                                          ("train", "latency text")}
-    pca = [r for r in latency if r["part"] == "latency PCA"][:3]  # the first run's: 2 epochs, then 24 short ones
+    first = latency[0]["run"]  # the Collapse run with --points points (2 epochs); a run of 24 short ones follows
+    pca = [r for r in latency if r["run"] == first]
     short = [r for r in latency if r["page"] == "train"]
     assert len(short) == 25 and all(not math.isnan(r["latency_s"]) for r in short), "Train showed every epoch"
     assert [r["epoch"] for r in pca] == [0, 1, 2]

@@ -8,6 +8,8 @@ COPY .streamlit .streamlit
 COPY assets assets
 COPY core core
 COPY app app
+# plotly.js for the live charts (app/live_chart.py), served from app/static/ by Streamlit
+RUN python -c "from app.live_chart import install_plotly_js; install_plotly_js()"
 RUN mkdir -p checkpoints
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import plots
 from app import common
+from app.live_chart import live_chart
 from core import list_runs, schema, seeds
 from core.published import PUBLISHED, SOURCE
 from core.runs import RunDir, RunSettings
@@ -193,16 +194,15 @@ def side_by_side(infos: list[RunInfo], group: bool) -> None:
         epoch = info.run.snapshot_epochs()[-1]
         means = go.Figure(cv.mean_heatmaps(info.run, hierarchy, epoch)[0])  # a copy: the cached one is shared
         means.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-        column.plotly_chart(means.update_layout(title=f"{info.title} · epoch {epoch}", height=300),
-                            key=f"side_means_{info.run.name}")
+        live_chart(means.update_layout(title=f"{info.title} · epoch {epoch}", height=300),
+                   key=f"side_means_{info.run.name}", container=column)
         at = cv.outcomes(info.run, epoch, crm=False)
         counts = mistakes.height_counts(at.labels, at.predictions, hierarchy.distance_matrix())
         if counts[1:].sum() == 0:  # an empty histogram would look like a drawing failure
             column.info(f"No mistakes at epoch {epoch} ({counts[0]} images, all correct).")
             continue
         hist = plots.mistake_histogram(counts, "Mistakes by LCA height").update_layout(height=260)
-        column.plotly_chart(hist.update_xaxes(title="LCA height"),
-                            key=f"side_hist_{info.run.name}")
+        live_chart(hist.update_xaxes(title="LCA height"), key=f"side_hist_{info.run.name}", container=column)
 
 
 def manage(infos: list[RunInfo]) -> None:

@@ -16,7 +16,7 @@ from core import schema
 COSINE_SCALE = "RdBu_r"
 MAX_TICK_LABELS = 40  # heatmaps with more classes hide their tick labels (hover still names the cell)
 MAX_HOVER_NAMES = 300  # above this, hover shows class indices instead of K×K name strings
-SVG_MAX_MARKERS = 3000  # an animated projection with more markers (points + class means + frame vectors) uses WebGL
+SVG_MAX_MARKERS = 2000  # an animated projection with more markers (points + class means + frame vectors) uses WebGL
 
 
 def metric_name(key: str) -> str:
@@ -236,10 +236,10 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
     so motion on screen is motion of the features; frames carry only what changes (coordinates as
     float32, colour indices as small integers, the predictions) to keep the page light.
 
-    SVG markers up to SVG_MAX_MARKERS, WebGL beyond: Streamlit re-creates a chart whose figure changed (a live page:
-    every epoch), and a new WebGL plot costs a browser without a GPU (software GL) 3.8× the CPU of an SVG one at 600
-    points and 1.7× at 2,500; with 1,010 class means and frame vectors on top, SVG costs nearly as much CPU and holds
-    the page's main thread 1.7× longer (bench/bench_plot_redraw.py).
+    SVG markers up to SVG_MAX_MARKERS, WebGL beyond. A live page updates its chart in place (app/live_chart.py), and
+    updated in place in a browser without a GPU (software GL) SVG costs about half the CPU of WebGL at 600 points,
+    as much at 1,800, and more beyond (1.2× at 2,500, 3.9× with K = 1010's means and vectors), while SVG's share of
+    the page's main thread grows with every marker (bench/bench_plot_redraw.py).
     """
     kind = "scatter" if len(points[start]) + 2 * len(class_names) <= SVG_MAX_MARKERS else "scattergl"
 

@@ -47,7 +47,7 @@ from core import RunDir  # noqa: E402
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = ("train", "jobs", "collapse", "compare")
-TITLE_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle'))
+TITLE_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
                      .map(t => t.textContent).join(' | ')"""
 MAIN_TEXT_JS = """() => (document.querySelector('[data-testid="stMain"]') || document.body).innerText"""
 

@@ -4,6 +4,7 @@ import streamlit as st
 from app import collapse_views as cv
 from app import plots
 from app.live import live_section, metrics
+from app.live_chart import live_chart
 from core import RunDir, schema
 
 st.title("Collapse")
@@ -24,13 +25,13 @@ def collapse(run: RunDir) -> None:
     epoch = cv.epoch_slider(c3, "Epoch (heatmaps; the animation starts here)", epochs, "collapse_epoch")
 
     view = cv.projection(run, hierarchy, epochs, epoch, method, colouring)
-    st.plotly_chart(view.figure, key="scatter")
+    live_chart(view.figure, key="scatter")
     st.caption(f"{view.note}. ▶ Play animates the epochs; hover a point for its ancestor path, true and predicted "
                "class.")
 
     left, right = st.columns(2)
     means_fig, target_fig = cv.mean_heatmaps(run, hierarchy, epoch)
-    left.plotly_chart(means_fig, key="means")
+    live_chart(means_fig, key="means", container=left)
     right.plotly_chart(target_fig, key="target")
 
     rows = metrics(run)  # parsed once per change of metrics.jsonl
@@ -42,8 +43,8 @@ def collapse(run: RunDir) -> None:
         "frame_dev_mean")] or keys[:1], format_func=schema.label, key="collapse_keys")
     pairs = [k for key in chosen for k in (key, key + schema.TRAIN_SUFFIX) if any(r.get(k) is not None for r in rows)]
     if pairs:
-        st.plotly_chart(plots.metric_curves(rows, pairs, "Collapse statistics (test set; “· train”: training "
-                                            "subsample)"), key="devcurve")
+        live_chart(plots.metric_curves(rows, pairs, "Collapse statistics (test set; “· train”: training subsample)"),
+                   key="devcurve")
     st.caption("Frame deviation: mean |cos(μᵢ, μⱼ) − targetᵢⱼ| over class pairs against this run's frame; centred: "
                "class means minus the global sample mean. NC1 = tr(Σ_W Σ_B⁺)/K; NC3: self-duality of classifier and "
                "class means; NC4: agreement of the prediction with the nearest class mean."

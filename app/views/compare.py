@@ -5,6 +5,7 @@ from app import compare_views as cmp
 from app import plots
 from app.common import labelled_key, run_label
 from app.live import in_section_run, live_section, watch
+from app.live_chart import live_chart
 from core import schema
 from core.published import SOURCE
 
@@ -68,7 +69,7 @@ def compare(selected: list) -> None:
     window = m2.slider("Smoothing (epochs)", 1, 10, 1, key="smoothing")
     title = schema.label(key) + (" — different hierarchies, not comparable" if len(scopes) > 1
                                  and schema.metric(key).group == "severity" else "")
-    st.plotly_chart(plots.band_curves(cmp.curve_series(selected, key, group, window), key, title), key="compare")
+    live_chart(plots.band_curves(cmp.curve_series(selected, key, group, window), key, title), key="compare")
 
     st.subheader("Collapse and mistakes side by side")
     cmp.side_by_side(selected, group)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import collapse_views as cv
 from app.live import live_section
+from app.live_chart import live_chart
 from core import RunDir
 
 st.title("Mistakes")
@@ -26,10 +27,10 @@ def mistakes(run: RunDir) -> None:
         st.warning(f"{err.args[0]}; turn CRM re-ranking off.")
         cv.follow(run)
         st.stop()
-    st.plotly_chart(bars, key="heights_over_epochs")
+    live_chart(bars, key="heights_over_epochs")
     left, right = st.columns([2, 3])
-    left.plotly_chart(hist, key="heights_hist")
-    right.plotly_chart(confusion, key="confusion")
+    live_chart(hist, key="heights_hist", container=left)
+    live_chart(confusion, key="confusion", container=right)
     st.subheader("Most frequent confusions")
     if pairs:
         st.dataframe(pd.DataFrame(pairs), hide_index=True, key="pairs", column_config={

@@ -6,6 +6,7 @@ import streamlit as st
 from app import plots
 from app.common import RUNS_ROOT, choose_hierarchy, job_registry
 from app.live import duration, live_section, metrics, progress, watch
+from app.live_chart import live_chart
 from app.train_form import remembered, run_form
 from app.train_results import final_metrics
 from core import RunDir
@@ -92,11 +93,11 @@ def follow(run: RunDir) -> None:
         return
     if run.state() != "running":
         final_metrics(rows)
-    st.plotly_chart(plots.training_panels(rows, [
+    live_chart(plots.training_panels(rows, [
         ("Top-1 accuracy (%)", ["top1"]),
         ("Mistake severity and hierarchical distance", ["mistake_severity", "hdist@1", "hdist@5"]),
         ("Training loss", ["train_loss", "train_ce", "train_cos"]),
-        ("Frame deviation of class means", ["frame_dev_mean", "frame_dev_std"])]), key="curves", width="stretch")
+        ("Frame deviation of class means", ["frame_dev_mean", "frame_dev_std"])]), key="curves")
 
 
 follow(run)

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from app import compare_views
 from core import seeds
 from core.runs import TRASH
+from page_charts import plotly_specs
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
@@ -43,10 +44,9 @@ def test_seed_groups_are_mean_and_t_interval(seeded):
     mean, half, n = seeds.mean_ci(finals)
     assert group["top1"] == pytest.approx(mean) and group["top1 ±"] == pytest.approx(half)
     assert group["seed"] == "0, 1, 2" and group["γ"] == 2.0 and group["head"] == "haframe"
-    curves = json.loads(next(c for c in at.get("plotly_chart")
-                             if '"fill":"toself"' in c.proto.spec.replace(" ", "")).proto.spec)
-    assert any(t.get("fill") == "toself" for t in curves["data"]), "a CI band for the seed group"
-    histograms = sum('"Mistakes by LCA height"' in c.proto.spec for c in at.get("plotly_chart"))
+    specs = plotly_specs(at)
+    assert any(t.get("fill") == "toself" for t in specs["compare"]["data"]), "a CI band for the seed group"
+    histograms = sum(key.startswith("side_hist_") for key in specs)
     no_mistakes = sum(i.value.startswith("No mistakes at epoch 2") for i in at.info)
     shown = (seeded[0], seeded[3])  # side by side: the first run of each group
     perfect = sum(int((r.snapshot(2)["eval_labels"] == r.snapshot(2)["eval_predictions"]).all()) for r in shown)
@@ -75,7 +75,7 @@ def test_different_hierarchies_are_not_overlaid_silently(runs_root):
     runs_picker(at).set_value(["synthetic-run", "fmnist-run"]).run()
     assert any("not comparable" in w.value for w in at.warning)
     at.selectbox(key="compare_metric").set_value("mistake_severity").run()
-    assert any("not comparable" in c.proto.spec for c in at.get("plotly_chart"))
+    assert "not comparable" in json.dumps(plotly_specs(at)["compare"]["layout"]["title"])
 
 
 def test_csv_exports(seeded):
@@ -90,9 +90,9 @@ def test_smoothing_changes_the_curves(seeded):
     at = open_page()
     at.toggle(key="group_seeds").set_value(False).run()
     at.selectbox(key="compare_metric").set_value("train_loss").run()
-    raw = at.get("plotly_chart")[0].proto.spec
+    raw = plotly_specs(at)["compare"]["data"]
     at.slider(key="smoothing").set_value(3).run()
-    assert not at.exception and at.get("plotly_chart")[0].proto.spec != raw
+    assert not at.exception and plotly_specs(at)["compare"]["data"] != raw
 
 
 def test_title_notes_and_delete_with_confirmation(seeded, runs_root):

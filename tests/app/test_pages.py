@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 import app.common
 from core import Trainer
+from page_charts import plotly_specs
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGES = ["hierarchy", "frames", "train", "collapse", "compare"]
@@ -40,7 +41,7 @@ def test_pages_render_with_a_finished_run(runs_root, tiny_config, page):
     assert_clean(at)
     assert not at.error
     if page in ("collapse", "compare"):
-        assert at.get("plotly_chart"), "the run's charts are drawn"
+        assert plotly_specs(at), "the run's charts are drawn"
 
 
 @pytest.mark.parametrize("bundled", ["synthetic", "fashion_mnist", "cifar100"])
@@ -239,4 +240,4 @@ def test_collapse_and_compare_survive_damaged_run_directories(runs_root, tiny_co
     at.multiselect[0].set_value(["good", "preparing"]).run()  # "broken" is not offered: its config is unreadable
     assert_clean(at)
     assert any("broken" in w.value for w in at.warning)
-    assert at.get("plotly_chart")
+    assert plotly_specs(at)

@@ -47,5 +47,7 @@ def assert_clean(page, where: str, server=None) -> None:
     assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.first.inner_text()[:2000]}{log}"
     errors = page.locator('[data-testid="stAlertContentError"]')
     assert errors.count() == 0, f"{where}: error shown: {errors.first.inner_text()[:2000]}{log}"
+    broken = page.locator(".hafs-chart", has_text="could not be drawn")  # app/live_chart.py's own failure
+    assert broken.count() == 0, f"{where}: {broken.first.inner_text()[:500]}{log}"
 
 

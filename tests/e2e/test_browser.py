@@ -28,7 +28,7 @@ def go_to(page, link: str) -> None:
 
 def wait_for_charts(page, minimum: int = 1, where: str = "", server=None, timeout_s: float = 30.0) -> None:
     """Wait until at least ``minimum`` plotly charts have drawn their SVG (failing at once on an error)."""
-    charts = page.locator('[data-testid="stPlotlyChart"] .main-svg')
+    charts = page.locator('.js-plotly-plot .main-svg')
     deadline = time.monotonic() + timeout_s
     while charts.count() < minimum:
         assert_clean(page, where or f"charts on {page.url}", server)
@@ -129,7 +129,7 @@ def test_bad_hierarchy_uploads_show_an_error(server, page, shots, tmp_path):
         text = sidebar_error.inner_text()
         assert name in text and "Could not read" in text and problem in text, f"{name}: unclear error: {text}"
         assert page.locator('[data-testid="stException"]').count() == 0, f"an exception was shown for {name}"
-        assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, f"charts drawn for {name}"
+        assert page.locator('.js-plotly-plot').count() == 0, f"charts drawn for {name}"
         assert server.healthy(), f"the server is down after uploading {name}"
         if name == "cyclic.csv":
             shots(page, "6_hierarchy_bad_upload")

@@ -69,7 +69,7 @@ def go_to(page, link: str, heading: str) -> None:
 
 def chart_with(page, text: str):
     """The plotly chart whose SVG holds ``text`` (waits for it to be drawn)."""
-    chart = page.locator('[data-testid="stPlotlyChart"]', has_text=text).first
+    chart = page.locator('.js-plotly-plot', has_text=text).first
     chart.wait_for(state="visible", timeout=60_000)
     return chart
 

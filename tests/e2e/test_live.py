@@ -80,7 +80,7 @@ def test_pages_follow_a_run_from_before_its_first_evaluation_to_its_end(server, 
         # Between epochs: the first snapshot reaches the Collapse page without a reload.
         wait_for(lambda: len(run.metrics()) >= 2, 240, "epoch 1 evaluated")
         assert run.state() == "running"
-        pages["collapse"].locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible", timeout=60_000)
+        pages["collapse"].locator('.js-plotly-plot').first.wait_for(state="visible", timeout=60_000)
         expect_everywhere(pages, name, "running", "between epochs", server)
         shots(pages["train"], "live_train_between_epochs")
         go_on.touch()

@@ -1,0 +1,117 @@
+"""Plotly charts that a live page redraws in place: one ``Plotly.react`` per change, never a re-creation.
+
+``st.plotly_chart`` hands plotly.js a new config object with every changed figure (its fullscreen button is a new
+closure), so plotly answers each change with a full ``newPlot``: on a page following a training every changed
+chart is torn down and built again, in the viewer's browser, on the cores the training uses. This component keeps
+one plotly.js graph per chart and one config for its lifetime, so a new figure is diffed into the graph that is
+there (``python bench/bench_plot_redraw.py``: 2–3× less browser CPU per redraw for the Collapse page's charts). A
+constant ``layout.uirevision`` keeps the viewer's zoom and legend clicks across updates.
+
+plotly.js itself comes from the installed plotly package (the version its figures are written for), copied into
+``app/static/`` and served by Streamlit's static file serving (``server.enableStaticServing`` in
+``.streamlit/config.toml``); it is loaded once per browser page. Figures get the look of Streamlit's own charts
+(``app/plotly_theme.json``: Streamlit 1.67's light Plotly theme as its frontend resolves it).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import zlib
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+from streamlit import config
+
+STATIC_DIR = Path(__file__).parent / "static"
+PLOTLY_JS = "plotly.min.js"
+THEME = json.loads((Path(__file__).parent / "plotly_theme.json").read_text())
+THEME["layout"]["title"]["font"]["weight"] = 700  # Streamlit's frontend bolds titles by wrapping them in <b>
+
+JS = """
+const CONFIG = {displaylogo: false, responsive: true};  // one object for the graph's lifetime: react, not newPlot
+
+function loadPlotly(src) {  // one <script> per browser page, shared by every chart
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!window.__hafsPlotly) {
+        window.__hafsPlotly = new Promise((resolve, reject) => {
+            const script = document.createElement('script');
+            script.src = src;
+            script.onload = () => resolve(window.Plotly);
+            script.onerror = () => { window.__hafsPlotly = null; reject(new Error('plotly.js not found at ' + src)); };
+            document.head.appendChild(script);
+        });
+    }
+    return window.__hafsPlotly;
+}
+
+export default function ({parentElement, data}) {
+    let graph = parentElement.querySelector('.hafs-chart');
+    if (!graph) {
+        graph = document.createElement('div');
+        graph.className = 'hafs-chart';
+        parentElement.appendChild(graph);
+    }
+    const figure = JSON.parse(data.figure);
+    graph.dataset.wanted = data.version;  // while plotly.js loads, only the newest figure is drawn
+    loadPlotly(data.src).then(Plotly => {
+        if (graph.dataset.wanted !== data.version) return;
+        return Plotly.react(graph, {data: figure.data, layout: figure.layout, frames: figure.frames || [],
+                                    config: CONFIG}).then(() => { graph.dataset.drawn = data.version; });
+    }).catch(error => {
+        graph.textContent = 'This chart could not be drawn: ' + error.message +
+            ' (the app needs server.enableStaticServing = true; see .streamlit/config.toml)';
+    });
+    return () => { if (window.Plotly) window.Plotly.purge(graph); };
+}
+"""
+
+
+@functools.cache
+def _component():
+    install_plotly_js()
+    return st.components.v2.component("hafs_live_chart", js=JS, isolate_styles=False)
+
+
+def install_plotly_js() -> Path:
+    """Copy the installed plotly package's plotly.min.js into ``app/static/`` (once; again after an upgrade)."""
+    source = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+    target = STATIC_DIR / PLOTLY_JS
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        STATIC_DIR.mkdir(exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)  # a browser never gets half a file
+    return target
+
+
+def plotly_src() -> str:
+    """The URL the browser loads plotly.js from (under ``server.baseUrlPath`` when one is set)."""
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return "/" + "/".join(part for part in (base, "app", "static", PLOTLY_JS) if part)
+
+
+def figure_spec(fig: go.Figure, key: str) -> str:
+    """``fig`` as the JSON plotly.js draws: with Streamlit's chart look, and the chart's key as ``uirevision`` (the
+    viewer's zoom and legend choices survive updates)."""
+    spec = fig.to_dict()
+    layout = spec.setdefault("layout", {})
+    layout["template"] = THEME  # the app's figures never choose a template of their own
+    layout.setdefault("uirevision", key)
+    return pio.to_json(spec, validate=False)
+
+
+def live_chart(fig: go.Figure, *, key: str, container=None) -> None:
+    """Draw ``fig`` where ``st.plotly_chart`` would (in ``container``, a column or other container, when given);
+    drawn again under the same ``key`` it is updated in place."""
+    spec = figure_spec(fig, key)
+    data = {"figure": spec, "src": plotly_src(), "version": f"{len(spec)}-{zlib.crc32(spec.encode()):08x}"}
+    if container is None:
+        _component()(data=data, key=key)
+    else:
+        with container:
+            _component()(data=data, key=key)

@@ -32,7 +32,7 @@ def collapse(run: RunDir) -> None:
     left, right = st.columns(2)
     means_fig, target_fig = cv.mean_heatmaps(run, hierarchy, epoch)
     live_chart(means_fig, key="means", container=left)
-    right.plotly_chart(target_fig, key="target")
+    live_chart(target_fig, key="target", container=right)
 
     rows = metrics(run)  # parsed once per change of metrics.jsonl
     keys = [k for k in schema.keys_in(rows, ("collapse",)) if not k.endswith(schema.TRAIN_SUFFIX)]

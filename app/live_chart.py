@@ -89,6 +89,11 @@ def install_plotly_js() -> Path:
     return target
 
 
+def static_serving() -> bool:
+    """Whether this server serves ``app/static/`` (where plotly.js is)."""
+    return bool(config.get_option("server.enableStaticServing"))
+
+
 def plotly_src() -> str:
     """The URL the browser loads plotly.js from (under ``server.baseUrlPath`` when one is set)."""
     base = (config.get_option("server.baseUrlPath") or "").strip("/")
@@ -107,7 +112,11 @@ def figure_spec(fig: go.Figure, key: str) -> str:
 
 def live_chart(fig: go.Figure, *, key: str, container=None) -> None:
     """Draw ``fig`` where ``st.plotly_chart`` would (in ``container``, a column or other container, when given);
-    drawn again under the same ``key`` it is updated in place."""
+    drawn again under the same ``key`` it is updated in place. A server started without static file serving (not
+    from the repository root, so without its .streamlit/config.toml) draws it with ``st.plotly_chart`` instead."""
+    if not static_serving():
+        (container or st).plotly_chart(fig, key=key)
+        return
     spec = figure_spec(fig, key)
     data = {"figure": spec, "src": plotly_src(), "version": f"{len(spec)}-{zlib.crc32(spec.encode()):08x}"}
     if container is None:

@@ -68,3 +68,13 @@ def test_plotly_js_is_found_under_the_servers_base_path(monkeypatch):
     assert live_chart.plotly_src() == "/studio/app/static/plotly.min.js"
     options["server.baseUrlPath"] = ""
     assert live_chart.plotly_src() == "/app/static/plotly.min.js"
+
+
+def test_without_static_serving_the_chart_is_streamlits_own(monkeypatch):
+    at = AppTest.from_function(page, args=(1,))
+    at.run()
+    assert at.get("bidi_component") and not at.get("plotly_chart")
+    monkeypatch.setattr(live_chart, "static_serving", lambda: False)
+    at = AppTest.from_function(page, args=(2,)).run()
+    assert not at.get("bidi_component"), "plotly.js could not be loaded: no component that would say so"
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"] == [2, 3]

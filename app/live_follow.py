@@ -16,7 +16,10 @@ milliseconds: one rerun, not three), then asks Streamlit to rerun that session, 
 A section is redrawn at most once per :data:`GAP_S` after its last run ended (a whole page at once): when epochs are
 short (a GPU, or a small model) a page that redrew every epoch would keep the viewer's browser — on a shared machine,
 the training's own cores — busy all the time, for views nobody can read that fast. The gap keeps what a page shows
-within 3 s of the files it draws (gap + a check + the section's run and draw), whatever the epoch length.
+within 3 s of the files it draws (gap + a check + the section's run and draw), whatever the epoch length. A result
+the page asked for and waits on (a UMAP layout of the epoch it shows: the last item of its section part when watched
+with ``awaited``) is drawn as soon as it lands, gap or not: the page drew a stand-in a moment ago (PCA), which is
+what started the gap.
 
 It never interrupts a page run (a session whose script runs is left until it ends; that run watches again) and
 forgets a session whose tab is gone. Between changes nothing at all happens in the browser or in the page threads:
@@ -56,6 +59,7 @@ class _Watched:
     changed_since: float | None = None  # when the thread first saw a fingerprint other than ``seen``
     asked: float = 0.0  # when this entry last asked for a rerun (0: never)
     drawn_at: float = field(default_factory=time.monotonic)  # when the page's run that drew ``seen`` ended
+    awaited: bool = False  # the section part's last item is a result the page waits on (drawn without the gap)
 
 
 class Follower:
@@ -78,11 +82,11 @@ class Follower:
             "_state", "_client_state", "_call_soon_on_event_loop", "request_rerun"))
 
     def watch(self, session_id: str, current: Callable[[], Fingerprint], seen: Fingerprint,
-              fragment_id: str | None = None) -> None:
+              fragment_id: str | None = None, awaited: bool = False) -> None:
         """The page of ``session_id`` drew ``seen`` (its live section, when ``fragment_id``): rerun it when
-        ``current()`` differs."""
+        ``current()`` differs; at once when only the last item of the section part did and ``awaited``."""
         with self._lock:
-            self._watched[session_id] = _Watched(current, seen, fragment_id)
+            self._watched[session_id] = _Watched(current, seen, fragment_id, awaited=awaited)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="live-follow", daemon=True)
                 self._thread.start()
@@ -130,11 +134,18 @@ class Follower:
             return  # a page run is on its way (it will watch again); never interrupt it
         section = entry.fragment_id if (entry.fragment_id and not entry.asked and now_fp[0] == entry.seen[0]
                                         and _holds(session, entry.fragment_id)) else None
-        if section and now - entry.drawn_at < self.gap_s:
+        if section and now - entry.drawn_at < self.gap_s and not _only_awaited_changed(entry, now_fp):
             return  # drawn a moment ago: new files wait (a state change, redrawn as a whole page, does not)
         entry.asked = now
         self.reruns["section" if section else "page"] += 1
         _rerun(session, section)
+
+
+def _only_awaited_changed(entry: _Watched, now_fp: Fingerprint) -> bool:
+    """Whether the awaited result is all that changed in the section part (no new file since the page drew)."""
+    drawn, now = entry.seen[1], now_fp[1]
+    return (entry.awaited and isinstance(drawn, tuple) and isinstance(now, tuple) and len(drawn) == len(now)
+            and drawn[:-1] == now[:-1] and drawn[-1] != now[-1])
 
 
 def _holds(session, fragment_id: str) -> bool:

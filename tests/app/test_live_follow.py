@@ -148,3 +148,16 @@ def test_serves_only_sessions_it_can_rerun(sessions, fast):
     sessions["odd"] = SimpleNamespace(request_rerun=lambda state: None)  # a Streamlit without the attributes used
     follower = Follower()
     assert follower.serves("s") and not follower.serves("odd") and not follower.serves("missing")
+
+
+def test_an_awaited_result_is_drawn_at_once_but_new_files_beside_it_wait_for_the_gap(sessions, fast):
+    sessions["s"] = session = FakeSession()
+    follower = fast(gap_s=60.0)  # a section just drawn (PCA while its UMAP layout is computed) waits a minute…
+    now = {"fp": (("running",), (("stats", 1), "layouts 4"))}
+    follower.watch("s", lambda: now["fp"], (("running",), (("stats", 1), "layouts 3")), "live", awaited=True)
+    assert session.rerun.wait(10) and session.reruns[-1].fragment_id == "live", "…unless its layout landed"
+    session.rerun.clear()
+    now["fp"] = (("running",), (("stats", 2), "layouts 5"))  # a new epoch too: new files wait for the gap
+    follower.watch("s", lambda: now["fp"], (("running",), (("stats", 1), "layouts 4")), "live", awaited=True)
+    time.sleep(0.5)
+    assert not session.rerun.is_set(), "a new epoch is not an awaited result"

@@ -4,9 +4,9 @@
 closure), so plotly answers each change with a full ``newPlot``: on a page following a training every changed
 chart is torn down and built again, in the viewer's browser, on the cores the training uses. This component keeps
 one plotly.js graph per chart and one config for its lifetime, so a new figure is diffed into the graph that is
-there (``python bench/bench_plot_redraw.py``: 1.4–3.3× less browser CPU per redraw for the live pages' charts). A
-constant ``layout.uirevision`` keeps the viewer's legend clicks and zoom across updates (plotly lets an update win
-where it changes the same attribute, e.g. axis ranges that grow with the epochs).
+there (``python bench/bench_plot_redraw.py``: 1.3–3.3× less browser CPU per redraw for the live pages' charts).
+A constant ``layout.uirevision`` keeps the viewer's legend clicks and zoom across updates (plotly lets an update
+win where it changes the same attribute, e.g. axis ranges that grow with the epochs).
 
 plotly.js itself comes from the installed plotly package (the version its figures are written for), copied into
 ``app/static/`` and served by Streamlit's static file serving (``server.enableStaticServing`` in

@@ -19,7 +19,6 @@ import functools
 import json
 import os
 import shutil
-import zlib
 from pathlib import Path
 
 import plotly
@@ -32,9 +31,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 PLOTLY_JS = "plotly.min.js"
 THEME = json.loads((Path(__file__).parent / "plotly_theme.json").read_text())
 THEME["layout"]["title"]["font"]["weight"] = 700  # Streamlit's frontend bolds titles by wrapping them in <b>
+CONFIG = {"displaylogo": False, "responsive": True}  # one object for a graph's lifetime: react, never newPlot
 
 JS = """
-const CONFIG = {displaylogo: false, responsive: true};  // one object for the graph's lifetime: react, not newPlot
+const CONFIG = %s;
 
 function loadPlotly(src) {  // one <script> per browser page, shared by every chart
     if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -58,18 +58,18 @@ export default function ({parentElement, data}) {
         parentElement.appendChild(graph);
     }
     const figure = JSON.parse(data.figure);
-    graph.dataset.wanted = data.version;  // while plotly.js loads, only the newest figure is drawn
+    const turn = graph.hafsTurn = (graph.hafsTurn || 0) + 1;  // while plotly.js loads, only the newest is drawn
     loadPlotly(data.src).then(Plotly => {
-        if (graph.dataset.wanted !== data.version) return;
+        if (graph.hafsTurn !== turn) return;
         return Plotly.react(graph, {data: figure.data, layout: figure.layout, frames: figure.frames || [],
-                                    config: CONFIG}).then(() => { graph.dataset.drawn = data.version; });
+                                    config: CONFIG});
     }).catch(error => {
         graph.textContent = 'This chart could not be drawn: ' + error.message +
             ' (the app needs server.enableStaticServing = true; see .streamlit/config.toml)';
     });
     return () => { if (window.Plotly) window.Plotly.purge(graph); };
 }
-"""
+""" % json.dumps(CONFIG)
 
 
 @functools.cache
@@ -118,8 +118,7 @@ def live_chart(fig: go.Figure, *, key: str, container=None) -> None:
     if not static_serving():
         (container or st).plotly_chart(fig, key=key)
         return
-    spec = figure_spec(fig, key)
-    data = {"figure": spec, "src": plotly_src(), "version": f"{len(spec)}-{zlib.crc32(spec.encode()):08x}"}
+    data = {"figure": figure_spec(fig, key), "src": plotly_src()}
     if container is None:
         _component()(data=data, key=key)
     else:

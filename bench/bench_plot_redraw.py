@@ -33,17 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app import plots  # noqa: E402
+from app import live_chart, plots  # noqa: E402
 from bench.bench_live import CHROMIUM_ARGS, _descendants, _task_cpu  # noqa: E402
 from bench.common import Column, render_table  # noqa: E402
 
-REDRAW_JS = """async ([specs, n, inPlace]) => {  // redraw n times, alternating two versions; mean JS ms
+REDRAW_JS = """async ([specs, n, inPlace, kept]) => {  // redraw n times, alternating two versions; mean JS ms
     // st.plotly_chart hands plotly a new config per figure (its fullscreen button is a new closure), so react sees a
     // changed config and re-creates the plot (newPlot) before reacting again; in place: one config, react diffs.
     const gd = document.getElementById('plot'); let busy = 0;
     const fresh = () => ({modeBarButtonsToAdd: [{name: 'Fullscreen', icon: Plotly.Icons.autoscale, click: () => {}}],
                           displaylogo: false});
-    const kept = {displaylogo: false, responsive: true};
     const config = inPlace ? () => kept : fresh;
     await Plotly.newPlot(gd, {...JSON.parse(specs[1]), config: config()});
     for (let i = 0; i < n; i++) {
@@ -152,9 +151,9 @@ def measure(redraws: int, quick: bool) -> list[dict]:
         page.add_script_tag(path=str(plotly_js))
         for figure, markers, specs, app in cases(quick):
             for redraw, in_place in REDRAWS.items():
-                page.evaluate(REDRAW_JS, [specs, 1, in_place])  # first draw of its kind: shaders, fonts
+                page.evaluate(REDRAW_JS, [specs, 1, in_place, live_chart.CONFIG])  # first draw: shaders, fonts
                 before = browser_cpu_s()
-                js_ms = page.evaluate(REDRAW_JS, [specs, redraws, in_place])
+                js_ms = page.evaluate(REDRAW_JS, [specs, redraws, in_place, live_chart.CONFIG])
                 page.wait_for_timeout(200)  # the compositor's last frames
                 rows.append({"figure": figure, "markers": markers, "redraw": redraw,
                              "app": "←" if markers == app and in_place else "", "kib": len(specs[1]) / 1024,

@@ -11,6 +11,12 @@ def chart_key(element) -> str:
     return element.proto.id.split("-", 2)[-1]
 
 
+def payload_bytes(at: AppTest) -> int:
+    """What the page's plotly charts send the browser, in bytes (a live chart's figure travels inside its data)."""
+    return (sum(len(element.proto.spec) for element in at.get("plotly_chart"))
+            + sum(len(element.proto.json) for element in at.get("bidi_component")))
+
+
 def plotly_specs(at: AppTest) -> dict[str, dict]:
     """Every plotly figure on the page, as plotly.js receives it, by chart key, in page order."""
     specs = {}

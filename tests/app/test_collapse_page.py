@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import collapse_views
 from core import mistakes
-from page_charts import plotly_specs
+from page_charts import payload_bytes, plotly_specs
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
@@ -158,7 +158,7 @@ def test_k1010_views_are_images_with_short_legends(runs_root, reference):
     assert len(spec["data"]) - 3 <= collapse_views.LEGEND_MAX, "legend limited to distinguishable groups"
     means = chart(at, "Class-mean cosines")
     assert means["data"][0]["type"] == "image", "a K=1010 heatmap is a picture, not a million cells"
-    size = sum(len(json.dumps(spec)) for spec in plotly_specs(at).values())
+    size = payload_bytes(at)
     assert size < 4_000_000, f"{size} bytes of figures"
     at = open_page("mistakes")
     assert chart(at, "Confusions in tree order")["data"][0]["type"] == "image"

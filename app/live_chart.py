@@ -101,17 +101,17 @@ def plotly_src() -> str:
     return "/" + "/".join(part for part in (base, "app", "static", PLOTLY_JS) if part)
 
 
-def figure_spec(fig: go.Figure, key: str) -> str:
-    """``fig`` as the JSON plotly.js draws: with Streamlit's chart look, and the chart's key as ``uirevision`` (the
-    viewer's zoom and legend choices survive updates)."""
-    spec = fig.to_dict()
+def figure_spec(fig: go.Figure | dict, key: str) -> str:
+    """``fig`` (a figure, or a figure dict as plotly.js takes it) as the JSON plotly.js draws: with Streamlit's
+    chart look, and the chart's key as ``uirevision`` (the viewer's zoom and legend choices survive updates)."""
+    spec = fig.to_dict() if isinstance(fig, go.Figure) else {**fig, "layout": dict(fig.get("layout", {}))}  # a copy
     layout = spec.setdefault("layout", {})
     layout["template"] = THEME  # the app's figures never choose a template of their own
     layout.setdefault("uirevision", key)
     return pio.to_json(spec, validate=False)
 
 
-def live_chart(fig: go.Figure, *, key: str, container=None) -> None:
+def live_chart(fig: go.Figure | dict, *, key: str, container=None) -> None:
     """Draw ``fig`` where ``st.plotly_chart`` would (in ``container``, a column or other container, when given);
     drawn again under the same ``key`` it is updated in place. A server started without static file serving (not
     from the repository root, so without its .streamlit/config.toml) draws it with ``st.plotly_chart`` instead."""

@@ -2,6 +2,7 @@
 Hierarchy page's collapsible outline (HTML)."""
 from __future__ import annotations
 
+import base64
 import colorsys
 import html
 import math
@@ -223,11 +224,19 @@ def discrete_scale(colours: list[str]) -> list[list]:
     return [[bound, c] for i, c in enumerate(colours) for bound in (i / m, (i + 1) / m)]
 
 
+def typed(values: np.ndarray) -> dict:
+    """A 1-D array as a plotly.js typed array (``{"dtype": "f4", "bdata": base64}``): what ``go.Figure`` sends for
+    a numpy array, a quarter of its JSON text."""
+    values = np.ascontiguousarray(values, values.dtype.newbyteorder("<"))
+    return {"dtype": values.dtype.str[1:], "bdata": base64.b64encode(values.tobytes()).decode("ascii")}
+
+
 def animated_projection(epochs: list[int], points: list[np.ndarray], colour_index: list[np.ndarray],
                         colours: list[str], predicted: list[list[str]], paths: list[str],
                         means: list[np.ndarray | None], frame: list[np.ndarray | None], class_names: list[str],
-                        legend: list[tuple[str, str]], title: str, start: int) -> go.Figure:
-    """A projection over epochs with a Play button and an epoch slider (plotly animation frames).
+                        legend: list[tuple[str, str]], title: str, start: int) -> dict:
+    """A projection over epochs with a Play button and an epoch slider (plotly animation frames), as the plotly
+    figure dict that plotly.js draws (``st.plotly_chart`` and :func:`app.live_chart.live_chart` take it as it is).
 
     Per epoch i: ``points[i]`` (n, 2) samples coloured ``colours[colour_index[i]]`` with hover text
     ``predicted[i]``; ``means[i]`` (K, 2) class means and ``frame[i]`` (K, 2) frame/classifier vectors
@@ -235,6 +244,10 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
     ``legend`` is (group, colour) pairs, kept short by the caller. The axes are fixed across epochs
     so motion on screen is motion of the features; frames carry only what changes (coordinates as
     float32, colour indices as small integers, the predictions) to keep the page light.
+
+    A dict, not a ``go.Figure``: plotly validates every frame's arrays element by element, which was most of a live
+    page run's CPU for a figure rebuilt at every epoch (0.15 of 0.3 s at 31 epochs of 600 points);
+    tests/app/test_plots.py checks that plotly validates it unchanged.
 
     SVG markers up to SVG_MAX_MARKERS, WebGL beyond. A live page updates its chart in place (app/live_chart.py), and
     updated in place in a browser without a GPU (software GL) SVG costs about half the CPU of WebGL at 600 points,
@@ -248,31 +261,29 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
 
     def moving(i: int) -> list[dict]:
         xy = np.asarray(points[i], np.float32)
-        out = [dict(type=kind, x=xy[:, 0], y=xy[:, 1], text=predicted[i],
-                    marker=dict(color=np.asarray(colour_index[i], np.uint16)))]
-        return out + [dict(type=kind, x=v[:, 0], y=v[:, 1]) for v in vectors(i)]
+        out = [dict(type=kind, x=typed(xy[:, 0]), y=typed(xy[:, 1]), text=predicted[i],
+                    marker=dict(color=typed(np.asarray(colour_index[i], np.uint16))))]
+        return out + [dict(type=kind, x=typed(v[:, 0]), y=typed(v[:, 1])) for v in vectors(i)]
 
     base = moving(start)
-    fig = go.Figure()
-    fig.add_trace(dict(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
-                       hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>"))
-    fig.update_traces(marker=dict(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
-                                  cmax=len(colours) - 0.5, showscale=False))
+    base[0]["marker"].update(size=6, opacity=0.8, colorscale=discrete_scale(colours), cmin=-0.5,
+                             cmax=len(colours) - 0.5, showscale=False)
+    data = [dict(**base[0], mode="markers", showlegend=False, customdata=paths, name="features",
+                 hovertemplate="%{customdata}<br>predicted: %{text}<extra></extra>")]
     size = 9 if len(class_names) <= 50 else 6 if len(class_names) <= 200 else 4  # many classes: do not hide the points
     ink = "#222" if len(class_names) <= 200 else "rgba(34,34,34,0.45)"
     for trace, (name, symbol) in zip(base[1:], (("class means", "diamond"), ("frame vectors", "x"))):
-        fig.add_trace(dict(**trace, mode="markers", name=name, text=class_names,
-                           marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
-                                       line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
-                           hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>"))
+        data.append(dict(**trace, mode="markers", name=name, text=class_names,
+                         marker=dict(size=size, symbol=symbol, color="rgba(0,0,0,0)" if symbol == "diamond" else ink,
+                                     line=dict(width=1.5 if size > 4 else 0.8, color=ink)),
+                         hovertemplate=f"{name[:-1]}: %{{text}}<extra></extra>"))
     for group, colour in legend:  # legend entries only (empty traces)
-        fig.add_trace(dict(type=kind, x=[None], y=[None], mode="markers", name=group,
-                           marker=dict(size=8, color=colour)))
-    fig.frames = [go.Frame(data=moving(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
+        data.append(dict(type=kind, x=[None], y=[None], mode="markers", name=group, marker=dict(size=8, color=colour)))
+    frames = [dict(data=moving(i), name=str(e), traces=[0, 1, 2]) for i, e in enumerate(epochs)]
     everything = np.vstack([p for p in points] + [m for m in means + frame if m is not None])
     play = dict(frame=dict(duration=700, redraw=True), transition=dict(duration=0), mode="immediate")  # from the first epoch
-    fig.update_layout(
-        title=title, height=560, margin=dict(l=10, r=10, t=40, b=70),
+    layout = dict(
+        title=dict(text=title), height=560, margin=dict(l=10, r=10, t=40, b=70),
         xaxis=dict(range=_padded_range(everything[:, 0]), showticklabels=False, zeroline=False),
         yaxis=dict(range=_padded_range(everything[:, 1]), showticklabels=False, zeroline=False,
                    scaleanchor="x", scaleratio=1),
@@ -287,7 +298,7 @@ def animated_projection(epochs: list[int], points: list[np.ndarray], colour_inde
                       steps=[dict(label=str(e), method="animate",
                                   args=[[str(e)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
                                                        transition=dict(duration=0))]) for e in epochs])])
-    return fig
+    return dict(data=data, layout=layout, frames=frames)
 
 
 # --------------------------------------------------------------------------------------------- mistakes

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io as pio
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -77,7 +78,8 @@ def projection_figure(points: int, classes: int, epochs: int, epoch: int, marker
         frame=[centres * 1.1 for _ in frames], class_names=[f"class {k}" for k in range(classes)],
         legend=[(f"group {g}", colours[g % len(colours)]) for g in range(min(classes, 24))],
         title=f"Penultimate features, epochs {frames[0]}–{epoch}", start=len(frames) - 1)
-    return fig.to_json() if markers is None else _with_markers(fig.to_json(), MARKER_TYPES[markers])
+    spec = pio.to_json(fig, validate=False)
+    return spec if markers is None else _with_markers(spec, MARKER_TYPES[markers])
 
 
 MARKER_TYPES = {"SVG": "scatter", "WebGL": "scattergl"}

@@ -45,6 +45,10 @@ def test_figures_get_streamlits_look_and_keep_the_viewers_zoom():
     assert not fig.layout.uirevision, "the caller's figure (possibly a cached one) is left as it was"
     own = json.loads(live_chart.figure_spec(fig.update_layout(uirevision="epoch 3"), "means"))
     assert own["layout"]["uirevision"] == "epoch 3"
+    as_dict = {"data": [{"type": "heatmap", "z": [[0, 1], [1, 0]]}], "layout": {"title": {"text": "t"}}}
+    spec = json.loads(live_chart.figure_spec(as_dict, "means"))  # a figure dict (the animated projection is one)
+    assert spec["layout"]["uirevision"] == "means" and spec["layout"]["title"]["text"] == "t"
+    assert as_dict["layout"] == {"title": {"text": "t"}}, "the caller's dict is left as it was"
 
 
 def test_plotly_js_is_the_installed_packages_and_copied_once(tmp_path, monkeypatch):

@@ -21,5 +21,22 @@ def test_svg_markers_up_to_the_limit_then_webgl_in_every_trace_and_frame():
     for points, classes, kind in ((600, 12, "scatter"), (plots.SVG_MAX_MARKERS - 24, 12, "scatter"),
                                   (plots.SVG_MAX_MARKERS - 23, 12, "scattergl"), (2500, 1010, "scattergl")):
         fig = projection(points, classes)
-        kinds = {t.type for t in fig.data} | {t.type for frame in fig.frames for t in frame.data}
+        kinds = {t["type"] for t in fig["data"]} | {t["type"] for frame in fig["frames"] for t in frame["data"]}
         assert kinds == {kind}, (points, classes, kinds)
+
+
+def test_the_unvalidated_projection_is_what_plotly_validates_it_to():
+    """animated_projection is a plain dict (plotly's validation was most of a live page run's CPU): plotly must
+    accept it, property for property, and serialise it as it is (key order aside)."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    for points, classes in ((600, 12), (2500, 1010)):
+        fig = projection(points, classes)
+        validated = go.Figure(fig)  # raises on an invalid property or value
+        assert len(validated.frames) == len(fig["frames"]) == 2
+        drawn = json.loads(validated.to_json())
+        drawn["layout"].pop("template")  # plotly's default, which the app replaces (app/live_chart.figure_spec)
+        assert drawn == json.loads(pio.to_json(fig, validate=False))

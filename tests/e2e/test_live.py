@@ -125,6 +125,58 @@ def test_a_following_page_asks_the_server_nothing(server, live_browser, tmp_path
         proc.wait()
 
 
+# Counts Plotly.react per graph (app/live_chart.py calls window.Plotly.react) from the moment plotly.js loads.
+COUNT_REACTS = """(() => {
+    window.__hafsReacts = new Map();
+    let plotly;
+    Object.defineProperty(window, 'Plotly', {configurable: true, get: () => plotly, set: value => {
+        const react = value.react;
+        value.react = function (graph, ...rest) {
+            window.__hafsReacts.set(graph, (window.__hafsReacts.get(graph) || 0) + 1);
+            return react.call(this, graph, ...rest);
+        };
+        plotly = value;
+    }});
+})();"""
+CHARTS = """mark => Array.from(document.querySelectorAll('.hafs-chart')).map(graph => {
+    const svg = graph.querySelector('.main-svg');
+    const kept = !!(svg && svg.hafsMark);
+    if (mark && svg) svg.hafsMark = true;
+    return {title: (graph.querySelector('.gtitle') || {}).textContent || '', reacts: window.__hafsReacts.get(graph) || 0,
+            kept};
+})"""
+
+
+def test_a_following_collapse_page_updates_its_charts_in_place(server, live_browser, tmp_path):
+    """app/live_chart.py: a new epoch is a Plotly.react into the graphs that are there (their SVG is never built
+    again), and a chart the epoch left as it was (the frame's target cosines) is not redrawn at all."""
+    name, go_on = "live-in-place", tmp_path / "go-on"
+    proc = external_training(server.runs_dir, name, pause=go_on, epochs=3, train_per_class=20)
+    run = RunDir(server.runs_dir / name)
+    wait_for(lambda: len(run.metrics()) >= 2, 240, "epoch 1 evaluated")
+    page = open_page(live_browser, server, "collapse", before=lambda p: p.add_init_script(COUNT_REACTS))
+    try:
+        expect_label(page, label("collapse", name, "running"), "collapse, between epochs")
+        page.wait_for_function("() => document.querySelectorAll('.hafs-chart .main-svg').length >= 3")
+        before = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, True)}
+        assert {"Penultimate features", "Class-mean cosines", "Target cosines (the frame)"} <= set(before), before
+        go_on.touch()
+        wait_state(run, "finished")
+        expect_label(page, label("collapse", name, "finished"), "collapse, finished")
+        page.wait_for_function("() => /epochs 0–3/.test(document.querySelector('.hafs-chart .gtitle').textContent)")
+        wait_idle(page)
+        after = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, False)}
+        assert all(c["kept"] for c in after.values()), after  # updated in place, never re-created
+        assert after["Penultimate features"]["reacts"] > before["Penultimate features"]["reacts"]
+        assert after["Class-mean cosines"]["reacts"] > before["Class-mean cosines"]["reacts"]
+        assert after["Target cosines (the frame)"]["reacts"] == before["Target cosines (the frame)"]["reacts"], after
+        assert_clean(page, "collapse, updated in place", server)
+    finally:
+        page.context.close()
+        proc.kill()
+        proc.wait()
+
+
 def test_a_failed_run_is_labelled_failed(server, live_browser):
     name = "live-failed"
     proc = external_training(server.runs_dir, name, hierarchy="/nonexistent/tree.json")

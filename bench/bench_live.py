@@ -2,11 +2,14 @@
 
 Drives the real server (``streamlit run app/main.py``, its own temporary run store) in headless Chromium:
 
-1. cost: trainings started from the Train page with synthetic defaults; one with no page open (the
-   baseline, measured between every two others), then one each while the Train, Jobs, Collapse or Compare page
-   follows it (``--repeats`` times). Prints the mean epoch time (from metrics.jsonl's ``seconds``) of the epochs
-   that began after the page was open and drawn, its ratio to the two baselines beside it (goal ≤ 1.15×) and each
-   page's mean ratio; the CPU each part used meanwhile.
+1. cost: per page (Train, Jobs, Collapse, Compare, Mistakes) and viewer, one training started from the Train
+   page with synthetic defaults, in which blocks of ``--block`` epochs with no page open and with the page
+   followed alternate (none, page, none, …; ``--repeats`` page blocks), each page block compared with the blocks
+   beside it (goal ≤ 1.15×). Viewers: "browser", headless Chromium on this machine's cores, and "headless", a
+   websocket client that asks for the page and receives everything the server sends a browser but renders
+   nothing: the server's own cost, as when the viewer's browser runs on the viewer's machine. Prints each block's
+   mean epoch time (from metrics.jsonl's ``seconds``) and ratio, each page's mean ratio per viewer, and the CPU
+   each part used meanwhile.
 2. latency: a training in a separate process (as the CLI would) whose snapshots hold ``--points`` points
    (5,000 by default) while a browser follows the Collapse page; per epoch, the time from the epoch's
    metrics row appearing on disk to the page's projection showing that epoch (goal ≤ 3 s), for PCA and UMAP.
@@ -22,6 +25,7 @@ Timings depend on what else the machine runs; the script prints its load average
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
@@ -34,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -46,7 +51,8 @@ from core import RunDir  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = ("train", "jobs", "collapse", "compare")
+PAGES = ("train", "jobs", "collapse", "compare", "mistakes")
+VIEWERS = ("browser", "headless")
 TITLE_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
                      .map(t => t.textContent).join(' | ')"""
 MAIN_TEXT_JS = """() => (document.querySelector('[data-testid="stMain"]') || document.body).innerText"""
@@ -141,13 +147,14 @@ class CpuMeter:
 
     Server threads by name (app/live_priority.py names them): "train" (the training thread and the threads its
     torch operations started), "page" (Streamlit script threads: page runs), the server's main thread (Tornado:
-    websocket traffic) and the rest; the UMAP worker (the server's child processes); the browser (every process
-    under this benchmark other than the server: Chromium and Playwright's driver — in real use the browser runs
-    on the viewer's machine, not the server's).
+    websocket traffic) and the rest; the UMAP worker (the server's child processes); the viewer (every process
+    under this benchmark other than the server: Chromium and Playwright's driver; and the thread of a headless
+    viewer, ``viewer_tid`` — in real use the browser runs on the viewer's machine, not the server's).
     """
 
-    def __init__(self, server_pid: int):
+    def __init__(self, server_pid: int, viewer_tid: int | None = None):
         self.server_pid = server_pid
+        self.viewer_tid = viewer_tid
         self._start: dict[tuple, float] = {}
         self._last: dict[tuple, tuple[str, float]] = {}
         self.seconds: dict[str, float] = {}
@@ -170,7 +177,11 @@ class CpuMeter:
         for pid in set(_descendants(os.getpid())) - set(server_tree) - {self.server_pid}:
             found = _task_cpu(Path(f"/proc/{pid}/stat"))
             if found is not None:
-                out[("process", pid)] = ("browser", found[1])
+                out[("process", pid)] = ("viewer", found[1])
+        if self.viewer_tid is not None:
+            found = _task_cpu(Path(f"/proc/self/task/{self.viewer_tid}/stat"))
+            if found is not None:
+                out[("thread", self.viewer_tid)] = ("viewer", found[1])
         return out
 
     def start(self) -> None:
@@ -184,7 +195,7 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         self.sample()
-        self.seconds = dict.fromkeys(("train", "page", "server loop", "server other", "UMAP worker", "browser"), 0.0)
+        self.seconds = dict.fromkeys(("train", "page", "server loop", "server other", "UMAP worker", "viewer"), 0.0)
         for key, (kind, cpu) in self._last.items():
             self.seconds[kind] += cpu - self._start.get(key, 0.0)
         return self.seconds
@@ -199,6 +210,68 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return sorted(set(found))
+
+
+# --------------------------------------------------------------------------------------------- headless viewer
+class HeadlessViewer:
+    """A page followed by a client that renders nothing: it opens Streamlit's websocket as a browser does, asks for
+    ``page`` (a page name, optionally with a query string) and receives every message the server sends (parsed, to
+    count the page runs), in a thread of this process. What the server does for it is what it does for a browser."""
+
+    def __init__(self, server: Server, page: str):
+        self.url = server.url.replace("http://", "ws://") + "/_stcore/stream"
+        self.origin = server.url
+        self.page, _, self.query = page.partition("?")
+        self.runs = 0  # page runs the server finished for this viewer
+        self.received = 0  # bytes
+        self.drawn = threading.Event()  # its first page run finished
+        self.tid: int | None = None
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True, name="headless viewer")
+        self._thread.start()
+
+    def _main(self) -> None:
+        self.tid = threading.get_native_id()
+        try:
+            asyncio.run(self._follow())
+        except BaseException as err:  # reported by wait_drawn
+            self.error = err
+            self.drawn.set()
+
+    async def _follow(self) -> None:
+        import websockets
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        async with websockets.connect(self.url, subprotocols=["streamlit"], origin=self.origin, max_size=None) as ws:
+            ask = BackMsg()
+            ask.rerun_script.page_name, ask.rerun_script.query_string = self.page, self.query
+            await ws.send(ask.SerializeToString())
+            receiving = asyncio.ensure_future(self._receive(ws))
+            await self._stop.wait()
+            receiving.cancel()
+
+    async def _receive(self, ws) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        async for data in ws:
+            self.received += len(data)
+            message = ForwardMsg()
+            message.ParseFromString(data)
+            if message.WhichOneof("type") == "script_finished":
+                self.runs += 1
+                self.drawn.set()
+
+    def wait_drawn(self, timeout_s: float = 300.0) -> None:
+        if not self.drawn.wait(timeout_s) or self.error is not None:
+            raise RuntimeError(f"the headless viewer of {self.page} got no page: {self.error!r}")
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
 
 
 # --------------------------------------------------------------------------------------------- browser steps
@@ -254,48 +327,95 @@ def wait_ended(run: RunDir, timeout_s: float, meter: CpuMeter | None = None) -> 
 
 
 # --------------------------------------------------------------------------------------------- parts
-def measure_cost(browser, server: Server, epochs: int, per_class: int, pages: tuple[str, ...],
-                 repeats: int = 1) -> list[dict]:
-    """Mean epoch time with each page following the run, against no page. The runs alternate (none, a page, none,
-    the next page, …, none) and each page is compared with the two baselines beside it: this machine's speed drifts
-    by tens of percent over minutes, which a baseline measured only at the start and the end mistook for a page's
-    cost. Only epochs that began after the page was open and drawn count: opening a page is a one-off, following it
-    is the cost."""
+def measure_cost(browser, server: Server, block: int, per_class: int, pages: tuple[str, ...],
+                 repeats: int = 1, viewers: tuple[str, ...] = VIEWERS) -> list[dict]:
+    """Epoch time with each page followed by each viewer, against no page, within one training per page and
+    viewer: blocks of ``block`` epochs with no page open and with the page open alternate (none, page, none, …,
+    ``repeats`` page blocks, none), and each page block is compared with the two blocks beside it. This machine's
+    speed drifts by tens of percent over minutes (from one run to the next, 0.9–1.1 s per epoch), which comparing
+    whole runs mistook for a page's cost; blocks a few seconds apart in one run see the same machine. A block counts
+    the epochs that began after its page was open and drawn (or closed), skipping one more (plotly.js parsed, the
+    charts' first layouts): opening a page is a one-off, following it is the cost. The training is stopped after
+    its last block."""
     rows = []
-    order = ["none"]
-    for _ in range(repeats):
-        for which in pages:
-            order += [which, "none"]
-    for which in order:
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        run = start_from_train_page(page, server, epochs, per_class)
-        open_page(page, server, which)
-        # The epoch in progress now began before the page was drawn: count from the one after it.
-        first = len(run.metrics()) + 1
-        meter = CpuMeter(server.process.pid)
-        meter.start()
-        began = time.monotonic()
-        state = wait_ended(run, timeout_s=300 + 300 * epochs, meter=meter)
-        wall = time.monotonic() - began
-        cpu = meter.stop()
-        page.close()
-        seconds = [float(r["seconds"]) for r in run.metrics() if r.get("epoch", 0) >= first and r.get("seconds")]
-        rows.append({"part": "cost", "page": which, "run": run.name, "state": state, "epochs": len(seconds),
-                     "epoch_s": sum(seconds) / len(seconds) if seconds else float("nan"), "wall_s": wall,
-                     **{f"cpu {k}": v / wall for k, v in cpu.items()}})
+    for which in pages:
+        for viewer in viewers:
+            starter = browser.new_page(viewport={"width": 1440, "height": 1000})
+            run = start_from_train_page(starter, server, 1000, per_class)
+            starter.goto("about:blank")
+            for i in range(2 * repeats + 1):
+                shown = which if i % 2 else "none"
+                closer = _follow(browser, server, shown, viewer)
+                # The epoch in progress began before the page was drawn, and the next one still sees the page's
+                # one-off work (plotly.js parsed, first layouts): count from the one after.
+                first = len(run.metrics()) + 2
+                meter = CpuMeter(server.process.pid, getattr(closer, "tid", None))
+                meter.start()
+                began = time.monotonic()
+                while len(run.metrics()) < first + block:
+                    if not run.live() or time.monotonic() - began > 300 + 60 * block:
+                        raise RuntimeError(f"{run.name} ended or stalled ({run.state()}) before its block ended")
+                    meter.sample()
+                    time.sleep(0.2)
+                wall = time.monotonic() - began
+                cpu = meter.stop()
+                runs = getattr(closer, "runs", None)
+                closer.close()
+                seconds = [float(r["seconds"]) for r in run.metrics() if first <= r.get("epoch", 0) < first + block]
+                rows.append({"part": "cost", "page": shown, "viewer": viewer if shown != "none" else "",
+                             "run": run.name, "epochs": len(seconds),
+                             "epoch_s": sum(seconds) / len(seconds), "wall_s": wall, "page_runs": runs,
+                             **{f"cpu {k}": v / wall for k, v in cpu.items()}})
+            stop_run(starter, server, run)
+            for row in rows[-(2 * repeats + 1):]:
+                row["state"] = run.state()
+            starter.close()
     for i, row in enumerate(rows):
-        beside = [rows[j]["epoch_s"] for j in (i - 1, i + 1) if 0 <= j < len(rows) and rows[j]["page"] == "none"]
+        beside = [rows[j]["epoch_s"] for j in (i - 1, i + 1)
+                  if 0 <= j < len(rows) and rows[j]["page"] == "none" and rows[j]["run"] == row["run"]]
         row["ratio"] = row["epoch_s"] / (sum(beside) / len(beside)) if row["page"] != "none" else float("nan")
     return rows
 
 
+class _Closed:
+    def close(self) -> None:
+        pass
+
+
+class _BrowserPage:
+    def __init__(self, browser, server: Server, which: str):
+        self.page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        open_page(self.page, server, which)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def _follow(browser, server: Server, which: str, viewer: str):
+    """Open ``which`` in ``viewer`` (drawn when this returns); the result's ``close()`` closes it."""
+    if which == "none":
+        return _Closed()
+    if viewer == "headless":
+        headless = HeadlessViewer(server, which)
+        headless.wait_drawn()
+        return headless
+    return _BrowserPage(browser, server, which)
+
+
+def stop_run(page, server: Server, run: RunDir) -> None:
+    """Press Stop on the run's Train page and wait until it has stopped."""
+    page.goto(f"{server.url}/train?run={run.name}", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Stop").click(timeout=120_000)
+    wait_ended(run, timeout_s=120)
+
+
 def cost_summary(rows: list[dict]) -> list[dict]:
-    """Per page: its mean ratio over the repeats (and the lowest and highest)."""
+    """Per page and viewer: its blocks' mean ratio (and the lowest and highest)."""
     out = []
-    for which in dict.fromkeys(r["page"] for r in rows if r["page"] != "none"):
-        ratios = [r["ratio"] for r in rows if r["page"] == which]
-        out.append({"page": which, "runs": len(ratios), "ratio": sum(ratios) / len(ratios), "low": min(ratios),
-                    "high": max(ratios)})
+    for which, viewer in dict.fromkeys((r["page"], r["viewer"]) for r in rows if r["page"] != "none"):
+        ratios = [r["ratio"] for r in rows if (r["page"], r["viewer"]) == (which, viewer)]
+        out.append({"page": which, "viewer": viewer, "runs": len(ratios), "ratio": sum(ratios) / len(ratios),
+                    "low": min(ratios), "high": max(ratios)})
     return out
 
 
@@ -407,10 +527,15 @@ def _chromium(folder: Path, nice: int) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="toy sizes for every part (the test suite uses it)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per cost run (those after the page is drawn count)")
+    parser.add_argument("--block", type=int, default=6,
+                        help="epochs per block of the cost part (counted after the page is drawn or closed)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the latency part's short-epoch runs")
     parser.add_argument("--per-class", type=int, default=200, help="training images per class (synthetic default)")
     parser.add_argument("--pages", default=",".join(PAGES), help="pages to follow a run with")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per page in the cost part")
+    parser.add_argument("--repeats", type=int, default=2, help="blocks with the page open per page and viewer")
+    parser.add_argument("--viewers", default=",".join(VIEWERS),
+                        help="who follows each page in the cost part: browser (headless Chromium on this machine), "
+                             "headless (a websocket client that renders nothing: the server's own cost)")
     parser.add_argument("--points", type=int, default=5000, help="snapshot points for the latency part")
     parser.add_argument("--latency-epochs", type=int, default=5)
     parser.add_argument("--memory-epochs", type=int, default=100)
@@ -427,6 +552,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + args.nice)  # children inherit it
     if args.quick:
         args.epochs, args.per_class, args.points, args.latency_epochs, args.memory_epochs = 24, 10, 240, 2, 3
+        args.block, args.repeats = 2, 1
     parts = set(args.parts.split(","))
     pages = tuple(p for p in args.pages.split(",") if p)
     from playwright.sync_api import sync_playwright
@@ -440,7 +566,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             browser = pw.chromium.launch(executable_path=_chromium(folder, args.browser_nice), args=CHROMIUM_ARGS)
             try:
                 if "cost" in parts:
-                    rows += measure_cost(browser, server, args.epochs, args.per_class, pages, args.repeats)
+                    rows += measure_cost(browser, server, args.block, args.per_class, pages, args.repeats,
+                                         tuple(v for v in args.viewers.split(",") if v))
                 if "latency" in parts:
                     for method in ("PCA", "UMAP"):
                         rows += measure_latency(browser, server, args.latency_epochs, args.points, method)
@@ -469,17 +596,21 @@ def report(rows: list[dict], args=None) -> None:
               f"browser {args.browser_nice:+d} below the server")
     cost = [r for r in rows if r["part"] == "cost"]
     if cost:
-        print("\nEpoch time while a page follows the run (goal: ratio ≤ 1.15)")
-        print(render_table([Column("page", "<10", "page"), Column("epochs", ">6", "epochs"),
-                            Column("s/epoch", ">8", "epoch_s", ".2f"), Column("ratio", ">6", "ratio", ".2f"),
-                            Column("state", "<10", "state")], cost))
-        print("\nPer page (ratio to the baselines beside each of its runs)")
-        print(render_table([Column("page", "<10", "page"), Column("runs", ">4", "runs"),
-                            Column("ratio", ">6", "ratio", ".2f"), Column("low", ">6", "low", ".2f"),
-                            Column("high", ">6", "high", ".2f")], cost_summary(cost)))
+        print("\nEpoch time while a page follows the run (goal: ratio ≤ 1.15), block by block; one training per "
+              "page and viewer")
+        print(render_table([Column("page", "<10", "page"), Column("viewer", "<9", "viewer"),
+                            Column("epochs", ">6", "epochs"), Column("s/epoch", ">8", "epoch_s", ".2f"),
+                            Column("ratio", ">6", "ratio", ".2f"), Column("run", "<40", "run")], cost))
+        print("\nPer page and viewer (ratio to the blocks with no page beside each of its blocks; browser: Chromium "
+              "on the training's cores, headless: the server's own cost)")
+        print(render_table([Column("page", "<10", "page"), Column("viewer", "<9", "viewer"),
+                            Column("runs", ">4", "runs"), Column("ratio", ">6", "ratio", ".2f"),
+                            Column("low", ">6", "low", ".2f"), Column("high", ">6", "high", ".2f")],
+                           cost_summary(cost)))
         print("\nCores used while the run trained (CPU seconds / wall seconds; 2.0 = both cores of this machine)")
         kinds = [k for k in cost[0] if k.startswith("cpu ")]
-        print(render_table([Column("page", "<10", "page"), Column("wall s", ">6", "wall_s", ".1f"),
+        print(render_table([Column("page", "<10", "page"), Column("viewer", "<9", "viewer"),
+                            Column("wall s", ">6", "wall_s", ".1f"),
                             *(Column(k[4:], ">12", k, ".2f") for k in kinds)], cost))
     latency = [r for r in rows if r["part"].startswith("latency")]
     if latency:

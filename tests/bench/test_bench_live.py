@@ -15,9 +15,14 @@ def test_quick_live_benchmark_runs(capsys):
     rows = bench_live.main(["--quick"])
     out = capsys.readouterr().out
     cost = [r for r in rows if r["part"] == "cost"]
-    assert [r["page"] for r in cost] == ["none", *(p for page in bench_live.PAGES for p in (page, "none"))]
-    assert all(r["ratio"] > 0 for r in cost if r["page"] != "none"), "each page against the baselines beside it"
-    assert all(r["state"] == "finished" and r["epochs"] >= 1 and r["epoch_s"] > 0 for r in cost), cost
+    assert [(r["page"], r["viewer"]) for r in cost] == [  # per page and viewer, one training: none, page, none
+        step for page in bench_live.PAGES for viewer in bench_live.VIEWERS
+        for step in (("none", ""), (page, viewer), ("none", ""))]
+    assert len({r["run"] for r in cost}) == len(bench_live.PAGES) * len(bench_live.VIEWERS)
+    assert all(r["state"] == "stopped" for r in cost), "each training stopped after its last block"
+    assert all(r["page_runs"] >= 1 for r in cost if r["viewer"] == "headless"), "the server drew for the headless viewer"
+    assert all(r["ratio"] > 0 for r in cost if r["page"] != "none"), "each page against the blocks beside it"
+    assert all(r["epochs"] == 2 and r["epoch_s"] > 0 for r in cost), cost
     latency = [r for r in rows if r["part"].startswith("latency")]
     assert {(r["page"], r["part"]) for r in latency} == {("collapse", "latency PCA"), ("collapse", "latency UMAP"),
                                                          ("train", "latency text")}

@@ -204,7 +204,11 @@ class CpuMeter:
 def _children(pid: int) -> list[int]:
     """Child processes of any thread of ``pid`` (the UMAP worker is started from a worker thread)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # it ended meanwhile (a browser page closed)
+        return []
+    for task in tasks:
         try:
             found += [int(p) for p in (task / "children").read_text().split()]
         except OSError:

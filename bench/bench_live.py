@@ -227,7 +227,6 @@ class HeadlessViewer:
         self.origin = server.url
         self.page, _, self.query = page.partition("?")
         self.runs = 0  # page runs the server finished for this viewer
-        self.received = 0  # bytes
         self.drawn = threading.Event()  # its first page run finished
         self.tid: int | None = None
         self._stop: asyncio.Event | None = None
@@ -261,7 +260,6 @@ class HeadlessViewer:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         async for data in ws:
-            self.received += len(data)
             message = ForwardMsg()
             message.ParseFromString(data)
             if message.WhichOneof("type") == "script_finished":
@@ -319,18 +317,19 @@ def open_page(page, server: Server, which: str) -> None:
     wait_idle(page)
 
 
-def wait_ended(run: RunDir, timeout_s: float, meter: CpuMeter | None = None) -> str:
+def wait_ended(run: RunDir, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
     while run.live():
         if time.monotonic() > deadline:
             raise RuntimeError(f"{run.name} did not end within {timeout_s:.0f} s")
-        if meter is not None:
-            meter.sample()
         time.sleep(0.3)
     return run.state()
 
 
 # --------------------------------------------------------------------------------------------- parts
+RUN_EPOCHS = 1000  # a cost training's planned epochs: more than its blocks need; it is stopped after the last one
+
+
 def measure_cost(browser, server: Server, block: int, per_class: int, pages: tuple[str, ...],
                  repeats: int = 1, viewers: tuple[str, ...] = VIEWERS) -> list[dict]:
     """Epoch time with each page followed by each viewer, against no page, within one training per page and
@@ -345,35 +344,13 @@ def measure_cost(browser, server: Server, block: int, per_class: int, pages: tup
     for which in pages:
         for viewer in viewers:
             starter = browser.new_page(viewport={"width": 1440, "height": 1000})
-            run = start_from_train_page(starter, server, 1000, per_class)
+            run = start_from_train_page(starter, server, RUN_EPOCHS, per_class)
             starter.goto("about:blank")
-            for i in range(2 * repeats + 1):
-                shown = which if i % 2 else "none"
-                closer = _follow(browser, server, shown, viewer)
-                # The epoch in progress began before the page was drawn, and the next one still sees the page's
-                # one-off work (plotly.js parsed, first layouts): count from the one after.
-                first = len(run.metrics()) + 2
-                meter = CpuMeter(server.process.pid, getattr(closer, "tid", None))
-                meter.start()
-                began = time.monotonic()
-                while len(run.metrics()) < first + block:
-                    if not run.live() or time.monotonic() - began > 300 + 60 * block:
-                        raise RuntimeError(f"{run.name} ended or stalled ({run.state()}) before its block ended")
-                    meter.sample()
-                    time.sleep(0.2)
-                wall = time.monotonic() - began
-                cpu = meter.stop()
-                runs = getattr(closer, "runs", None)
-                closer.close()
-                seconds = [float(r["seconds"]) for r in run.metrics() if first <= r.get("epoch", 0) < first + block]
-                rows.append({"part": "cost", "page": shown, "viewer": viewer if shown != "none" else "",
-                             "run": run.name, "epochs": len(seconds),
-                             "epoch_s": sum(seconds) / len(seconds), "wall_s": wall, "page_runs": runs,
-                             **{f"cpu {k}": v / wall for k, v in cpu.items()}})
+            blocks = [_measure_block(browser, server, run, which if i % 2 else "none", viewer, block)
+                      for i in range(2 * repeats + 1)]
             stop_run(starter, server, run)
-            for row in rows[-(2 * repeats + 1):]:
-                row["state"] = run.state()
             starter.close()
+            rows += [{**row, "state": run.state()} for row in blocks]
     for i, row in enumerate(rows):
         beside = [rows[j]["epoch_s"] for j in (i - 1, i + 1)
                   if 0 <= j < len(rows) and rows[j]["page"] == "none" and rows[j]["run"] == row["run"]]
@@ -381,12 +358,38 @@ def measure_cost(browser, server: Server, block: int, per_class: int, pages: tup
     return rows
 
 
-class _Closed:
+def _measure_block(browser, server: Server, run: RunDir, which: str, viewer: str, block: int) -> dict:
+    """``block`` epochs of ``run`` with ``which`` open in ``viewer`` ("none": no page): their mean time and the CPU
+    each part used meanwhile."""
+    follower = _follow(browser, server, which, viewer)
+    # The epoch in progress began before the page was drawn, and the next one still sees the page's one-off work
+    # (plotly.js parsed, first layouts): count from the one after.
+    first = len(run.metrics()) + 2
+    meter = CpuMeter(server.process.pid, follower.tid)
+    meter.start()
+    began = time.monotonic()
+    while len(run.metrics()) < first + block:
+        if not run.live() or time.monotonic() - began > 300 + 60 * block:
+            raise RuntimeError(f"{run.name} ended or stalled ({run.state()}) before its block ended")
+        meter.sample()
+        time.sleep(0.2)
+    wall = time.monotonic() - began
+    cpu = meter.stop()
+    follower.close()
+    seconds = [float(r["seconds"]) for r in run.metrics() if first <= r.get("epoch", 0) < first + block]
+    return {"part": "cost", "page": which, "viewer": viewer if which != "none" else "", "run": run.name,
+            "epochs": len(seconds), "epoch_s": sum(seconds) / len(seconds), "wall_s": wall,
+            "page_runs": follower.runs, **{f"cpu {k}": v / wall for k, v in cpu.items()}}
+
+
+class _NoPage:
+    tid = runs = None  # no viewer thread, no page runs counted
+
     def close(self) -> None:
         pass
 
 
-class _BrowserPage:
+class _BrowserPage(_NoPage):
     def __init__(self, browser, server: Server, which: str):
         self.page = browser.new_page(viewport={"width": 1440, "height": 1000})
         open_page(self.page, server, which)
@@ -396,9 +399,10 @@ class _BrowserPage:
 
 
 def _follow(browser, server: Server, which: str, viewer: str):
-    """Open ``which`` in ``viewer`` (drawn when this returns); the result's ``close()`` closes it."""
+    """Open ``which`` in ``viewer`` (drawn when this returns): an object with ``close()``, the viewer's thread id
+    ``tid`` (headless) and the ``runs`` of the page the server finished for it (headless)."""
     if which == "none":
-        return _Closed()
+        return _NoPage()
     if viewer == "headless":
         headless = HeadlessViewer(server, which)
         headless.wait_drawn()
@@ -418,7 +422,7 @@ def cost_summary(rows: list[dict]) -> list[dict]:
     out = []
     for which, viewer in dict.fromkeys((r["page"], r["viewer"]) for r in rows if r["page"] != "none"):
         ratios = [r["ratio"] for r in rows if (r["page"], r["viewer"]) == (which, viewer)]
-        out.append({"page": which, "viewer": viewer, "runs": len(ratios), "ratio": sum(ratios) / len(ratios),
+        out.append({"page": which, "viewer": viewer, "blocks": len(ratios), "ratio": sum(ratios) / len(ratios),
                     "low": min(ratios), "high": max(ratios)})
     return out
 
@@ -608,7 +612,7 @@ def report(rows: list[dict], args=None) -> None:
         print("\nPer page and viewer (ratio to the blocks with no page beside each of its blocks; browser: Chromium "
               "on the training's cores, headless: the server's own cost)")
         print(render_table([Column("page", "<10", "page"), Column("viewer", "<9", "viewer"),
-                            Column("runs", ">4", "runs"), Column("ratio", ">6", "ratio", ".2f"),
+                            Column("blocks", ">6", "blocks"), Column("ratio", ">6", "ratio", ".2f"),
                             Column("low", ">6", "low", ".2f"), Column("high", ">6", "high", ".2f")],
                            cost_summary(cost)))
         print("\nCores used while the run trained (CPU seconds / wall seconds; 2.0 = both cores of this machine)")

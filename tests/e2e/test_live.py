@@ -142,8 +142,8 @@ CHARTS = """mark => Array.from(document.querySelectorAll('.hafs-chart')).map(gra
     const svg = graph.querySelector('.main-svg');
     const kept = !!(svg && svg.hafsMark);
     if (mark && svg) svg.hafsMark = true;
-    return {title: (graph.querySelector('.gtitle') || {}).textContent || '', reacts: window.__hafsReacts.get(graph) || 0,
-            kept};
+    return {title: (graph.querySelector('.gtitle') || {}).textContent || '',
+            reacts: window.__hafsReacts.get(graph) || 0, kept};
 })"""
 
 

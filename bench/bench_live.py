@@ -270,6 +270,10 @@ class HeadlessViewer:
         if not self.drawn.wait(timeout_s) or self.error is not None:
             raise RuntimeError(f"the headless viewer of {self.page} got no page: {self.error!r}")
 
+    def settle(self, server: Server) -> float:
+        """Opened once its first page run arrived (it renders nothing): no CPU of its own worth counting."""
+        return 0.0
+
     def close(self) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
@@ -337,9 +341,9 @@ def measure_cost(browser, server: Server, block: int, per_class: int, pages: tup
     ``repeats`` page blocks, none), and each page block is compared with the two blocks beside it. This machine's
     speed drifts by tens of percent over minutes (from one run to the next, 0.9–1.1 s per epoch), which comparing
     whole runs mistook for a page's cost; blocks a few seconds apart in one run see the same machine. A block counts
-    the epochs that began after its page was open and drawn (or closed), skipping one more (plotly.js parsed, the
-    charts' first layouts): opening a page is a one-off, following it is the cost. The training is stopped after
-    its last block."""
+    the epochs that began after its page was drawn (or closed) and the browser had settled (plotly.js parsed, the
+    charts' first layouts: about a core for 2–3 s, reported apart as the opening's CPU): opening a page is a
+    one-off, following it is the cost. The training is stopped after its last block."""
     rows = []
     for which in pages:
         for viewer in viewers:
@@ -360,11 +364,14 @@ def measure_cost(browser, server: Server, block: int, per_class: int, pages: tup
 
 def _measure_block(browser, server: Server, run: RunDir, which: str, viewer: str, block: int) -> dict:
     """``block`` epochs of ``run`` with ``which`` open in ``viewer`` ("none": no page): their mean time and the CPU
-    each part used meanwhile."""
+    each part used meanwhile, and what opening the page cost the viewer once."""
+    opened = time.monotonic()
     follower = _follow(browser, server, which, viewer)
-    # The epoch in progress began before the page was drawn, and the next one still sees the page's one-off work
-    # (plotly.js parsed, first layouts): count from the one after.
-    first = len(run.metrics()) + 2
+    opening_cpu = follower.settle(server) if which != "none" else 0.0
+    opening_s = time.monotonic() - opened
+    # The epoch in progress began while the page was opening (a one-off: plotly.js parsed, the charts' first
+    # layouts); the next one began after: count from it.
+    first = len(run.metrics()) + 1
     meter = CpuMeter(server.process.pid, follower.tid)
     meter.start()
     began = time.monotonic()
@@ -379,11 +386,20 @@ def _measure_block(browser, server: Server, run: RunDir, which: str, viewer: str
     seconds = [float(r["seconds"]) for r in run.metrics() if first <= r.get("epoch", 0) < first + block]
     return {"part": "cost", "page": which, "viewer": viewer if which != "none" else "", "run": run.name,
             "epochs": len(seconds), "epoch_s": sum(seconds) / len(seconds), "wall_s": wall,
-            "page_runs": follower.runs, **{f"cpu {k}": v / wall for k, v in cpu.items()}}
+            "page_runs": follower.runs, "opening_s": opening_s, "opening_cpu_s": opening_cpu,
+            **{f"cpu {k}": v / wall for k, v in cpu.items()}}
+
+
+SETTLED_CORES = 0.5  # a browser has opened its page once it uses less than this over SETTLE_WINDOW_S
+SETTLE_WINDOW_S = 1.0
 
 
 class _NoPage:
     tid = runs = None  # no viewer thread, no page runs counted
+
+    def settle(self, server: Server) -> float:
+        """Wait until opening the page is over; return the viewer's CPU seconds since it was drawn (0: none)."""
+        return 0.0
 
     def close(self) -> None:
         pass
@@ -393,6 +409,23 @@ class _BrowserPage(_NoPage):
     def __init__(self, browser, server: Server, which: str):
         self.page = browser.new_page(viewport={"width": 1440, "height": 1000})
         open_page(self.page, server, which)
+
+    def settle(self, server: Server, timeout_s: float = 60.0) -> float:
+        """Opening a page keeps Chromium busy (about a core) for a few seconds after the page is drawn: plotly.js
+        parsed, the charts' first layouts, web fonts. Following the run costs a fraction of that, in bursts at each
+        redraw: wait for the first window of SETTLE_WINDOW_S in which the browser used less than SETTLED_CORES."""
+        meter = CpuMeter(server.process.pid)
+        meter.start()
+        began = time.monotonic()
+        last = 0.0
+        while time.monotonic() - began < timeout_s:
+            time.sleep(SETTLE_WINDOW_S)
+            meter.sample()
+            used = meter.stop()["viewer"]
+            if used - last < SETTLED_CORES * SETTLE_WINDOW_S:
+                return used
+            last = used
+        raise RuntimeError(f"the browser kept {SETTLED_CORES} cores busy for {timeout_s:.0f} s after drawing the page")
 
     def close(self) -> None:
         self.page.close()
@@ -422,8 +455,9 @@ def cost_summary(rows: list[dict]) -> list[dict]:
     out = []
     for which, viewer in dict.fromkeys((r["page"], r["viewer"]) for r in rows if r["page"] != "none"):
         ratios = [r["ratio"] for r in rows if (r["page"], r["viewer"]) == (which, viewer)]
+        opening = [r["opening_cpu_s"] for r in rows if (r["page"], r["viewer"]) == (which, viewer)]
         out.append({"page": which, "viewer": viewer, "blocks": len(ratios), "ratio": sum(ratios) / len(ratios),
-                    "low": min(ratios), "high": max(ratios)})
+                    "low": min(ratios), "high": max(ratios), "opening_cpu_s": sum(opening) / len(opening)})
     return out
 
 
@@ -613,8 +647,11 @@ def report(rows: list[dict], args=None) -> None:
               "on the training's cores, headless: the server's own cost)")
         print(render_table([Column("page", "<10", "page"), Column("viewer", "<9", "viewer"),
                             Column("blocks", ">6", "blocks"), Column("ratio", ">6", "ratio", ".2f"),
-                            Column("low", ">6", "low", ".2f"), Column("high", ">6", "high", ".2f")],
+                            Column("low", ">6", "low", ".2f"), Column("high", ">6", "high", ".2f"),
+                            Column("opening CPU s", ">13", "opening_cpu_s", ".1f")],
                            cost_summary(cost)))
+        print("(opening CPU s: the viewer's CPU from the page drawn until it settled, once per opening; the blocks "
+              "count from the first epoch after that)")
         print("\nCores used while the run trained (CPU seconds / wall seconds; 2.0 = both cores of this machine)")
         kinds = [k for k in cost[0] if k.startswith("cpu ")]
         print(render_table([Column("page", "<10", "page"), Column("viewer", "<9", "viewer"),

@@ -146,8 +146,9 @@ class CpuMeter:
     """CPU seconds used by each part of what a live page costs, between :meth:`start` and :meth:`stop`.
 
     Server threads by name (app/live_priority.py names them): "train" (the training thread and the threads its
-    torch operations started), "page" (Streamlit script threads: page runs), the server's main thread (Tornado:
-    websocket traffic) and the rest; the UMAP worker (the server's child processes); the viewer (every process
+    torch operations started), "page" (Streamlit script threads: page runs; a thread per run, most of which end
+    between two samples, so this is the server's CPU that no living thread accounts for), the server's main thread
+    (Tornado: websocket traffic) and the rest; the UMAP worker (the server's child processes); the viewer (every process
     under this benchmark other than the server: Chromium and Playwright's driver; and the thread of a headless
     viewer, ``viewer_tid`` — in real use the browser runs on the viewer's machine, not the server's).
     """
@@ -169,6 +170,9 @@ class CpuMeter:
                 kind = "server loop" if task.name == str(self.server_pid) else \
                     "train" if comm.startswith("train") else "page" if comm.startswith("page") else "server other"
                 out[("thread", task.name)] = (kind, cpu)
+        whole = _task_cpu(Path(f"/proc/{self.server_pid}/stat"))  # every thread's, ended ones included
+        if whole is not None:
+            out[("server", self.server_pid)] = ("server", whole[1])
         server_tree = _descendants(self.server_pid)
         for pid in server_tree:
             found = _task_cpu(Path(f"/proc/{pid}/stat"))
@@ -196,8 +200,14 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         self.sample()
         self.seconds = dict.fromkeys(("train", "page", "server loop", "server other", "UMAP worker", "viewer"), 0.0)
+        whole = 0.0
         for key, (kind, cpu) in self._last.items():
-            self.seconds[kind] += cpu - self._start.get(key, 0.0)
+            if kind == "server":
+                whole = cpu - self._start.get(key, 0.0)
+            else:
+                self.seconds[kind] += cpu - self._start.get(key, 0.0)
+        threads = sum(self.seconds[k] for k in ("train", "page", "server loop", "server other"))
+        self.seconds["page"] += max(0.0, whole - threads)  # threads that ended unseen: page runs
         return self.seconds
 
 

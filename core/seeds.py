@@ -10,6 +10,7 @@ Pure numpy (the t quantile is computed here rather than taken from SciPy, which 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -27,8 +28,12 @@ def _t_cdf(x: float, df: int) -> float:
     return 0.5 + integral
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(p: float, df: int) -> float:
-    """The ``p`` quantile (0.5 < p < 1) of Student's t with ``df`` ≥ 1 degrees of freedom, by bisection."""
+    """The ``p`` quantile (0.5 < p < 1) of Student's t with ``df`` ≥ 1 degrees of freedom, by bisection.
+
+    About 3 ms a call (60 bisections of a 4,001-point integral), and a band over a run's epochs asks for the same
+    few (p, df) at every epoch: remembered (it was 60 % of a live Compare page's run over 7 runs of 60 epochs)."""
     lo, hi = 0.0, 1.0
     while _t_cdf(hi, df) < p:
         hi *= 2

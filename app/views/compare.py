@@ -1,4 +1,6 @@
 """Compare: runs side by side — settings beside final metrics, seed groups as mean ± 95 % CI, curves, exports."""
+from functools import partial
+
 import streamlit as st
 
 from app import compare_views as cmp
@@ -52,11 +54,11 @@ def compare(selected: list) -> None:
                f"Rows whose source is “{SOURCE}” are that paper's published numbers (mistake severity and HD@k as LCA "
                "heights), shown for reference only — never results of this app; the HAFrame paper's own tables were not "
                f"available. {cmp.MISSING_HELP}")
-    d1, d2 = st.columns(2)
-    d1.download_button("Table as CSV", table.to_csv(index=False).encode(), "compare_table.csv", "text/csv",
-                       key="csv_table")
-    d2.download_button("Every run's metrics as CSV", cmp.metrics_csv(selected), "run_metrics.csv", "text/csv",
-                       key="csv_metrics")
+    d1, d2 = st.columns(2)  # the files are written when clicked, not at every epoch of a live run
+    d1.download_button("Table as CSV", partial(cmp.table_csv, table), "compare_table.csv", "text/csv",
+                       key="csv_table", on_click="ignore", icon=":material/download:")
+    d2.download_button("Every run's metrics as CSV", partial(cmp.metrics_csv, selected), "run_metrics.csv",
+                       "text/csv", key="csv_metrics", on_click="ignore", icon=":material/download:")
 
     keys = schema.keys_in([r for i in selected for r in i.rows])
     if not keys:

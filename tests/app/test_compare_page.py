@@ -82,6 +82,9 @@ def test_csv_exports(seeded):
     at = open_page()
     buttons = {b.proto.label: b for b in at.get("download_button")}
     assert set(buttons) == {"Table as CSV", "Every run's metrics as CSV"}
+    assert all(b.proto.deferred_file_id for b in buttons.values()), "written when clicked, not at every page run"
+    table = pd.read_csv(io.BytesIO(compare_views.table_csv(at.dataframe[0].value)))
+    assert list(table.columns) == list(at.dataframe[0].value.columns) and len(table) == len(at.dataframe[0].value)
     metrics = pd.read_csv(io.BytesIO(compare_views.metrics_csv(compare_views.load_runs()[0])))
     assert len(metrics) == 4 * 3 and {"run", "title", "dataset", "gamma", "seed", "top1", "nc1"} <= set(metrics)
 

@@ -5,9 +5,11 @@ Drives the real server (``streamlit run app/main.py``, its own temporary run sto
 1. cost: per page (Train, Jobs, Collapse, Compare, Mistakes) and viewer, one training started from the Train
    page with synthetic defaults, in which blocks of ``--block`` epochs with no page open and with the page
    followed alternate (none, page, none, …; ``--repeats`` page blocks), each page block compared with the blocks
-   beside it (goal ≤ 1.15×). Viewers: "browser", headless Chromium on this machine's cores, and "headless", a
-   websocket client that asks for the page and receives everything the server sends a browser but renders
-   nothing: the server's own cost, as when the viewer's browser runs on the viewer's machine. Prints each block's
+   beside it (goal ≤ 1.15×), counted from the first epoch after the page was drawn and its browser settled
+   (opening a page, a one-off, is printed apart as the browser's CPU until then). Viewers: "browser", headless
+   Chromium on this machine's cores, and "headless", a websocket client that asks for the page and receives
+   everything the server sends a browser but renders nothing: the server's own cost, as when the viewer's browser
+   runs on the viewer's machine. Prints each block's
    mean epoch time (from metrics.jsonl's ``seconds``) and ratio, each page's mean ratio per viewer, and the CPU
    each part used meanwhile.
 2. latency: a training in a separate process (as the CLI would) whose snapshots hold ``--points`` points
@@ -147,10 +149,10 @@ class CpuMeter:
 
     Server threads by name (app/live_priority.py names them): "train" (the training thread and the threads its
     torch operations started), "page" (Streamlit script threads: page runs; a thread per run, most of which end
-    between two samples, so this is the server's CPU that no living thread accounts for), the server's main thread
-    (Tornado: websocket traffic) and the rest; the UMAP worker (the server's child processes); the viewer (every process
-    under this benchmark other than the server: Chromium and Playwright's driver; and the thread of a headless
-    viewer, ``viewer_tid`` — in real use the browser runs on the viewer's machine, not the server's).
+    between two samples, so this is the server's CPU that no living thread accounts for), the server's main
+    thread (Tornado: websocket traffic) and the rest; the UMAP worker (the server's child processes); the viewer
+    (every process under this benchmark other than the server: Chromium and Playwright's driver; and the thread of
+    a headless viewer, ``viewer_tid`` — in real use the browser runs on the viewer's machine, not the server's).
     """
 
     def __init__(self, server_pid: int, viewer_tid: int | None = None):
@@ -375,10 +377,8 @@ def measure_cost(browser, server: Server, block: int, per_class: int, pages: tup
 def _measure_block(browser, server: Server, run: RunDir, which: str, viewer: str, block: int) -> dict:
     """``block`` epochs of ``run`` with ``which`` open in ``viewer`` ("none": no page): their mean time and the CPU
     each part used meanwhile, and what opening the page cost the viewer once."""
-    opened = time.monotonic()
     follower = _follow(browser, server, which, viewer)
-    opening_cpu = follower.settle(server) if which != "none" else 0.0
-    opening_s = time.monotonic() - opened
+    opening_cpu = follower.settle(server)
     # The epoch in progress began while the page was opening (a one-off: plotly.js parsed, the charts' first
     # layouts); the next one began after: count from it.
     first = len(run.metrics()) + 1
@@ -396,7 +396,7 @@ def _measure_block(browser, server: Server, run: RunDir, which: str, viewer: str
     seconds = [float(r["seconds"]) for r in run.metrics() if first <= r.get("epoch", 0) < first + block]
     return {"part": "cost", "page": which, "viewer": viewer if which != "none" else "", "run": run.name,
             "epochs": len(seconds), "epoch_s": sum(seconds) / len(seconds), "wall_s": wall,
-            "page_runs": follower.runs, "opening_s": opening_s, "opening_cpu_s": opening_cpu,
+            "page_runs": follower.runs, "opening_cpu_s": opening_cpu,
             **{f"cpu {k}": v / wall for k, v in cpu.items()}}
 
 
@@ -435,7 +435,8 @@ class _BrowserPage(_NoPage):
             if used - last < SETTLED_CORES * SETTLE_WINDOW_S:
                 return used
             last = used
-        raise RuntimeError(f"the browser kept {SETTLED_CORES} cores busy for {timeout_s:.0f} s after drawing the page")
+        raise RuntimeError(f"the browser kept {SETTLED_CORES} cores busy for {timeout_s:.0f} s after drawing the "
+                           "page")
 
     def close(self) -> None:
         self.page.close()

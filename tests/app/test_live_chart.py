@@ -41,6 +41,8 @@ def test_figures_get_streamlits_look_and_keep_the_viewers_zoom():
     spec = json.loads(live_chart.figure_spec(fig, "means"))
     assert spec["layout"]["template"]["layout"]["font"]["family"].startswith('"Source Sans"')
     assert spec["layout"]["template"]["layout"]["title"]["font"]["weight"] == 700
+    template_axes = [spec["layout"]["template"]["layout"][axis] for axis in ("xaxis", "yaxis")]
+    assert all(a["ticklabeloverflow"] == "allow" for a in template_axes), "no per-label measuring at each redraw"
     assert spec["layout"]["uirevision"] == "means"
     assert not fig.layout.uirevision, "the caller's figure (possibly a cached one) is left as it was"
     own = json.loads(live_chart.figure_spec(fig.update_layout(uirevision="epoch 3"), "means"))

@@ -1,4 +1,5 @@
-"""app/plots.py: the animated projection's marker kind follows the number of markers it draws."""
+"""app/plots.py: the animated projection's marker kind follows the number of markers it draws; curves over epochs
+mark their points only while they are few."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,3 +41,23 @@ def test_the_unvalidated_projection_is_what_plotly_validates_it_to():
         drawn = json.loads(validated.to_json())
         drawn["layout"].pop("template")  # plotly's default, which the app replaces (app/live_chart.figure_spec)
         assert drawn == json.loads(pio.to_json(fig, validate=False))
+
+
+def test_curves_mark_their_points_only_while_they_are_few():
+    """Every marker is an SVG element that a live page redraws per epoch: curves of MARKED_POINTS epochs or more are
+    plain lines (the Train, Collapse and Compare pages' curves), shorter ones mark each epoch (a lone epoch 0 shows)."""
+    def rows(epochs):
+        return [{"epoch": e, "top1": 50.0 + e, "train_loss": 1.0 / (e + 1)} for e in range(epochs)]
+
+    few, many = plots.MARKED_POINTS - 1, plots.MARKED_POINTS
+    for epochs, mode in ((1, "lines+markers"), (few, "lines+markers"), (many, "lines"), (200, "lines")):
+        curves = plots.metric_curves(rows(epochs), ["top1", "train_loss"], "t")
+        panels = plots.training_panels(rows(epochs), [("Top-1", ["top1"]), ("Loss", ["train_loss"])])
+        compared = plots.compare_curves({"a": rows(epochs), "b": rows(epochs)}, "top1")
+        band = plots.band_curves([{"name": "a", "epochs": list(range(epochs)), "mean": [1.0] * epochs,
+                                   "low": [0.5] * epochs, "high": [1.5] * epochs}], "top1", "t")
+        modes = {t.mode for fig in (curves, panels, compared) for t in fig.data} | {band.data[1].mode}
+        assert modes == {mode}, (epochs, modes)
+    # A curve with gaps (a metric missing at some epochs) is marked by the points it draws.
+    gappy = [{"epoch": e, **({"top1": 1.0} if e % 4 == 0 else {})} for e in range(60)]
+    assert plots.metric_curves(gappy, ["top1"], "t").data[0].mode == "lines+markers"

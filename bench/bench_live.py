@@ -9,9 +9,8 @@ Drives the real server (``streamlit run app/main.py``, its own temporary run sto
    (opening a page, a one-off, is printed apart as the browser's CPU until then). Viewers: "browser", headless
    Chromium on this machine's cores, and "headless", a websocket client that asks for the page and receives
    everything the server sends a browser but renders nothing: the server's own cost, as when the viewer's browser
-   runs on the viewer's machine. Prints each block's
-   mean epoch time (from metrics.jsonl's ``seconds``) and ratio, each page's mean ratio per viewer, and the CPU
-   each part used meanwhile.
+   runs on the viewer's machine. Prints each block's mean epoch time (from metrics.jsonl's ``seconds``) and
+   ratio, each page's mean ratio per viewer, and the CPU each part used meanwhile.
 2. latency: a training in a separate process (as the CLI would) whose snapshots hold ``--points`` points
    (5,000 by default) while a browser follows the Collapse page; per epoch, the time from the epoch's
    metrics row appearing on disk to the page's projection showing that epoch (goal ≤ 3 s), for PCA and UMAP.

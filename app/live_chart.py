@@ -8,6 +8,12 @@ there (``python bench/bench_plot_redraw.py``: 1.3–3.3× less browser CPU per r
 A constant ``layout.uirevision`` keeps the viewer's legend clicks and zoom across updates (plotly lets an update
 win where it changes the same attribute, e.g. axis ranges that grow with the epochs).
 
+A chart is redrawn only where the viewer can see it: a new figure for a chart scrolled out of view, or in a
+browser tab in the background, is kept and drawn (the newest only) when the chart comes into view. The first
+figure is always drawn, so the page has its layout. On the Collapse page the statistics curves below the fold
+cost the browser nothing while the viewer watches the projection (Chromium on the training's two cores following
+a run: 0.155 → 0.140 core, median of 3 rounds).
+
 plotly.js itself comes from the installed plotly package (the version its figures are written for), copied into
 ``app/static/`` and served by Streamlit's static file serving (``server.enableStaticServing`` in
 ``.streamlit/config.toml``); it is loaded once per browser page. Figures get the look of Streamlit's own charts
@@ -55,6 +61,35 @@ function loadPlotly(src) {  // one <script> per browser page, shared by every ch
     return window.__hafsPlotly;
 }
 
+// Graphs holding a figure they have not drawn yet (off screen, or in a hidden tab): one set per browser page.
+const waiting = window.__hafsWaiting = window.__hafsWaiting || new Set();
+
+function inView(graph) { return graph.hafsOnScreen && !document.hidden; }
+
+function draw(graph) {  // the newest figure the graph was given; those it skipped are never drawn
+    const data = graph.hafsNext;
+    if (!data) return;
+    graph.hafsNext = null;
+    waiting.delete(graph);
+    const turn = graph.hafsTurn = (graph.hafsTurn || 0) + 1;  // while plotly.js loads, only the newest is drawn
+    loadPlotly(data.src).then(Plotly => {
+        if (graph.hafsTurn !== turn) return;
+        const figure = JSON.parse(data.figure);
+        return Plotly.react(graph, {data: figure.data, layout: figure.layout, frames: figure.frames || [],
+                                    config: CONFIG});
+    }).catch(error => {
+        graph.textContent = 'This chart could not be drawn: ' + error.message +
+            ' (the app needs server.enableStaticServing = true; see .streamlit/config.toml)';
+    });
+}
+
+if (!window.__hafsVisibility) {  // a tab coming back to the front draws what changed while it was hidden
+    window.__hafsVisibility = true;
+    document.addEventListener('visibilitychange', () => {
+        for (const graph of [...waiting]) if (inView(graph)) draw(graph);
+    });
+}
+
 export default function ({parentElement, data}) {
     let graph = parentElement.querySelector('.hafs-chart');
     if (!graph) {
@@ -62,17 +97,23 @@ export default function ({parentElement, data}) {
         graph.className = 'hafs-chart';
         parentElement.appendChild(graph);
     }
-    const figure = JSON.parse(data.figure);
-    const turn = graph.hafsTurn = (graph.hafsTurn || 0) + 1;  // while plotly.js loads, only the newest is drawn
-    loadPlotly(data.src).then(Plotly => {
-        if (graph.hafsTurn !== turn) return;
-        return Plotly.react(graph, {data: figure.data, layout: figure.layout, frames: figure.frames || [],
-                                    config: CONFIG});
-    }).catch(error => {
-        graph.textContent = 'This chart could not be drawn: ' + error.message +
-            ' (the app needs server.enableStaticServing = true; see .streamlit/config.toml)';
-    });
-    return () => { if (window.Plotly) window.Plotly.purge(graph); };
+    const first = !graph.hafsObserver;
+    if (first) {  // from now on the graph knows whether any of it is on screen
+        graph.hafsObserver = new IntersectionObserver(entries => {
+            graph.hafsOnScreen = entries[entries.length - 1].isIntersecting;
+            if (inView(graph)) draw(graph);
+        });
+        graph.hafsObserver.observe(graph);
+    }
+    graph.hafsNext = data;
+    waiting.add(graph);
+    if (first || inView(graph)) draw(graph);  // the first figure always: the page keeps its layout
+    return () => {
+        waiting.delete(graph);
+        graph.hafsObserver.disconnect();
+        graph.hafsObserver = null;
+        if (window.Plotly) window.Plotly.purge(graph);
+    };
 }
 """ % json.dumps(CONFIG)
 

@@ -143,13 +143,21 @@ CHARTS = """mark => Array.from(document.querySelectorAll('.hafs-chart')).map(gra
     const kept = !!(svg && svg.hafsMark);
     if (mark && svg) svg.hafsMark = true;
     return {title: (graph.querySelector('.gtitle') || {}).textContent || '',
-            reacts: window.__hafsReacts.get(graph) || 0, kept};
+            reacts: window.__hafsReacts.get(graph) || 0, kept,
+            points: graph.data && graph.data[0] && graph.data[0].x ? graph.data[0].x.length : 0};
 })"""
+
+TAB_HIDDEN = """hidden => {  // what the browser reports when its tab goes to the background or comes back
+    Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
+    document.dispatchEvent(new Event('visibilitychange'));
+}"""
 
 
 def test_a_following_collapse_page_updates_its_charts_in_place(server, live_browser, tmp_path):
     """app/live_chart.py: a new epoch is a Plotly.react into the graphs that are there (their SVG is never built
-    again), and a chart the epoch left as it was (the frame's target cosines) is not redrawn at all."""
+    again), a chart the epoch left as it was (the frame's target cosines) is not redrawn at all, and a chart out of
+    view (in a tab in the background; the statistics curves, below the fold) is redrawn only when it comes into
+    view, once, to the newest."""
     name, go_on = "live-in-place", tmp_path / "go-on"
     proc = external_training(server.runs_dir, name, pause=go_on, epochs=3, train_per_class=20)
     run = RunDir(server.runs_dir / name)
@@ -157,15 +165,31 @@ def test_a_following_collapse_page_updates_its_charts_in_place(server, live_brow
     page = open_page(live_browser, server, "collapse", before=lambda p: p.add_init_script(COUNT_REACTS))
     try:
         expect_label(page, label("collapse", name, "running"), "collapse, between epochs")
-        page.wait_for_function("() => document.querySelectorAll('.hafs-chart .main-svg').length >= 3")
+        page.wait_for_function("() => document.querySelectorAll('.hafs-chart .main-svg').length >= 4")
         before = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, True)}
         assert {"Penultimate features", "Class-mean cosines", "Target cosines (the frame)"} <= set(before), before
+        page.evaluate(TAB_HIDDEN, True)  # the viewer switched to another tab
         go_on.touch()
         wait_state(run, "finished")
         expect_label(page, label("collapse", name, "finished"), "collapse, finished")
+        wait_idle(page)
+        away = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, False)}
+        assert all(away[t]["reacts"] == before[t]["reacts"] for t in before), (before, away)  # nothing drawn
+        page.evaluate(TAB_HIDDEN, False)  # and came back: what is in view is drawn, the newest only
         page.wait_for_function("() => /epochs 0–3/.test(document.querySelector('.hafs-chart .gtitle').textContent)")
         wait_idle(page)
+        curves = "Collapse statistics (test set; “· train”: training subsample)"
+        hidden = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, False)}
+        assert hidden["Penultimate features"]["reacts"] == before["Penultimate features"]["reacts"] + 1, hidden
+        hidden = hidden[curves]
+        assert (hidden["reacts"], hidden["points"]) == (before[curves]["reacts"], before[curves]["points"]), \
+            (before[curves], hidden)  # out of view: not redrawn while epochs came
+        chart = page.locator(".hafs-chart").filter(has_text="Collapse statistics")
+        chart.scroll_into_view_if_needed()
+        page.wait_for_function("() => Array.from(document.querySelectorAll('.hafs-chart')).some(g => "
+                               "/Collapse statistics/.test(g.textContent) && g.data[0].x.length === 4)")
         after = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, False)}
+        assert after[curves]["reacts"] == before[curves]["reacts"] + 1, after[curves]  # the newest, once
         assert all(c["kept"] for c in after.values()), after  # updated in place, never re-created
         assert after["Penultimate features"]["reacts"] > before["Penultimate features"]["reacts"]
         assert after["Class-mean cosines"]["reacts"] > before["Class-mean cosines"]["reacts"]

@@ -4,8 +4,9 @@
 (app/live_follow.py): while a run is queued or training (or the caller waits for something, e.g. a UMAP layout),
 a server thread compares the runs' file stats with what was drawn and reruns the page when they changed — only its
 :func:`live_section` when only files changed, the whole page when a state changed. The browser polls nothing and
-nothing is redrawn between changes. A run that ended or whose process is gone is not followed at all. Pages read
-run files through the cached readers below, so a file is parsed once per change however many sessions look at it.
+nothing is redrawn between changes. A run that ended or whose process is gone is not followed at all, nor is a
+page whose browser tab is in the background (:func:`tab_hidden`) until the tab comes back. Pages read run files
+through the cached readers below, so a file is parsed once per change however many sessions look at it.
 """
 from __future__ import annotations
 
@@ -144,18 +145,61 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
     if ctx is not None:
         if polling and served:
             follower().watch(ctx.session_id, current, drawn, current_fragment_id(),
-                             awaited=bool(waiting and extra is not None))
+                             awaited=bool(waiting and extra is not None), paused=tab_hidden())
         else:
             follower().forget(ctx.session_id)
     if not polling:
-        if missed:
-            # The run ended while this page run was drawing it (the top of the page may still say "running"):
-            # draw it once more; that run starts after the last write, so this happens at most once.
+        if missed or (in_section_run() and page_drawn is not None and page_drawn != seen[0]):
+            # The run ended while this page run was drawing it, or while nobody followed the page (its tab was in
+            # the background): the top of the page may still say "running". Draw it all once more; that run starts
+            # after the last write and records what it drew, so this happens at most once.
             st.rerun()
         return False
     if not served:
         _browser_poll(current, seen, runs, started)
     return True
+
+
+TAB_HIDDEN = "_live_tab_hidden"  # session state: the browser tab of this session is in the background
+VISIBILITY_KEY = "_live_visibility"
+VISIBILITY_JS = """
+export default function ({parentElement, setTriggerValue}) {
+    // Reports the tab's visibility when it changes, and once per mount where it may differ from what the server
+    // last heard (a tab opened in the background; one that came back while no page listened). Never once per
+    // render: a hidden tab reporting at every render would rerun itself for ever.
+    const report = hidden => {
+        window.__hafsReported = hidden;
+        setTriggerValue('visibility', hidden ? 'hidden' : 'visible');
+    };
+    window.__hafsOnVisibility = () => { if (document.hidden !== window.__hafsReported) report(document.hidden); };
+    if (!window.__hafsListening) {
+        window.__hafsListening = true;
+        document.addEventListener('visibilitychange', () => window.__hafsOnVisibility && window.__hafsOnVisibility());
+    }
+    if (!parentElement.__hafsMounted) {
+        parentElement.__hafsMounted = true;
+        if (document.hidden || window.__hafsReported) report(document.hidden);
+    }
+    return () => { window.__hafsOnVisibility = null; };  // unmounted: a change is reported by the next mount
+}
+"""
+
+
+@functools.cache
+def _visibility_component():
+    # It draws nothing, and its element takes no room (an empty element still gets the page's 1rem gap).
+    return st.components.v2.component("hafs_tab_visibility", js=VISIBILITY_JS, isolate_styles=False,
+                                      css=f".st-key-{VISIBILITY_KEY} {{ display: none; }}")
+
+
+def tab_hidden() -> bool:
+    """Whether this session's browser tab is in the background (it reports each change, which reruns the section
+    or page that asked). The follower reruns no page of a hidden tab: a page nobody sees costs the server and the
+    browser nothing, and is drawn again, with what changed meanwhile, as soon as its tab comes back."""
+    report = _visibility_component()(key=VISIBILITY_KEY, on_visibility_change=lambda: None)
+    if report.visibility is not None:
+        st.session_state[TAB_HIDDEN] = report.visibility == "hidden"
+    return st.session_state.get(TAB_HIDDEN, False)
 
 
 def _browser_poll(current: Callable[[], tuple], seen: tuple, runs: tuple[RunDir, ...], started: int) -> None:

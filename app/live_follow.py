@@ -60,6 +60,7 @@ class _Watched:
     asked: float = 0.0  # when this entry last asked for a rerun (0: never)
     drawn_at: float = field(default_factory=time.monotonic)  # when the page's run that drew ``seen`` ended
     awaited: bool = False  # the section part's last item is a result the page waits on (drawn without the gap)
+    paused: bool = False  # the page's browser tab is in the background: not rerun until it comes back
 
 
 class Follower:
@@ -82,11 +83,12 @@ class Follower:
             "_state", "_client_state", "_call_soon_on_event_loop", "request_rerun"))
 
     def watch(self, session_id: str, current: Callable[[], Fingerprint], seen: Fingerprint,
-              fragment_id: str | None = None, awaited: bool = False) -> None:
+              fragment_id: str | None = None, awaited: bool = False, paused: bool = False) -> None:
         """The page of ``session_id`` drew ``seen`` (its live section, when ``fragment_id``): rerun it when
-        ``current()`` differs; at once when only the last item of the section part did and ``awaited``."""
+        ``current()`` differs; at once when only the last item of the section part did and ``awaited``; not at all
+        while ``paused`` (its tab is in the background: the page that reports its return watches again)."""
         with self._lock:
-            self._watched[session_id] = _Watched(current, seen, fragment_id, awaited=awaited)
+            self._watched[session_id] = _Watched(current, seen, fragment_id, awaited=awaited, paused=paused)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="live-follow", daemon=True)
                 self._thread.start()
@@ -118,6 +120,8 @@ class Follower:
         session = _app_session(session_id)
         if session is None:  # the browser tab is gone (checked first: its runs may never change again)
             self.forget(session_id)
+            return
+        if entry.paused:  # nobody sees the page: not even its files are looked at
             return
         now_fp, now = entry.current(), time.monotonic()
         if now_fp == entry.seen:

@@ -131,6 +131,21 @@ def test_a_running_page_is_never_interrupted_and_a_closed_tab_is_forgotten(sessi
     assert busy.rerun.wait(10)
 
 
+def test_a_page_in_a_background_tab_is_not_rerun_until_it_watches_again_in_view(sessions, fast):
+    sessions["s"] = session = FakeSession()
+    now = {"fp": (("running",), 1)}
+    follower = fast()
+    follower.watch("s", lambda: now["fp"], (("running",), 1), "live", paused=True)  # the tab said it is hidden
+    now["fp"] = (("running",), 2)
+    time.sleep(0.3)
+    now["fp"] = (("finished",), 3)
+    time.sleep(0.3)
+    assert session.reruns == [] and follower.watching("s"), "a hidden tab's page was rerun"
+    follower.watch("s", lambda: now["fp"], (("running",), 3), "live")  # back in view: its section ran and watches
+    assert session.rerun.wait(10), "the state that changed while hidden was never drawn"
+    assert session.reruns[-1].fragment_id == ""  # the whole page: its labels changed
+
+
 def test_unknown_drawn_parts_count_as_changes(sessions, fast):
     sessions["s"] = session = FakeSession()
     follower = fast()

@@ -156,8 +156,8 @@ TAB_HIDDEN = """hidden => {  // what the browser reports when its tab goes to th
 def test_a_following_collapse_page_updates_its_charts_in_place(server, live_browser, tmp_path):
     """app/live_chart.py: a new epoch is a Plotly.react into the graphs that are there (their SVG is never built
     again), a chart the epoch left as it was (the frame's target cosines) is not redrawn at all, and a chart out of
-    view (in a tab in the background; the statistics curves, below the fold) is redrawn only when it comes into
-    view, once, to the newest."""
+    view (the statistics curves, below the fold) is redrawn only when it comes into view, once, to the newest.
+    A page whose tab is in the background is not rerun at all until the tab comes back (app/live.py's tab_hidden)."""
     name, go_on = "live-in-place", tmp_path / "go-on"
     proc = external_training(server.runs_dir, name, pause=go_on, epochs=3, train_per_class=20)
     run = RunDir(server.runs_dir / name)
@@ -168,19 +168,21 @@ def test_a_following_collapse_page_updates_its_charts_in_place(server, live_brow
         page.wait_for_function("() => document.querySelectorAll('.hafs-chart .main-svg').length >= 4")
         before = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, True)}
         assert {"Penultimate features", "Class-mean cosines", "Target cosines (the frame)"} <= set(before), before
-        page.evaluate(TAB_HIDDEN, True)  # the viewer switched to another tab
+        page.evaluate(TAB_HIDDEN, True)  # the viewer switched to another tab: the page says so to the server
+        wait_idle(page)
         go_on.touch()
         wait_state(run, "finished")
-        expect_label(page, label("collapse", name, "finished"), "collapse, finished")
-        wait_idle(page)
+        page.wait_for_timeout(4000)  # a page in view shows the end within 3 s
         away = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, False)}
         assert all(away[t]["reacts"] == before[t]["reacts"] for t in before), (before, away)  # nothing drawn
-        page.evaluate(TAB_HIDDEN, False)  # and came back: what is in view is drawn, the newest only
+        assert re.search(label("collapse", name, "running"), main_text(page)), "a hidden tab's page was rerun"
+        page.evaluate(TAB_HIDDEN, False)  # and came back: the page follows again, and draws what is in view
+        expect_label(page, label("collapse", name, "finished"), "collapse, back from the background")
         page.wait_for_function("() => /epochs 0–3/.test(document.querySelector('.hafs-chart .gtitle').textContent)")
         wait_idle(page)
         curves = "Collapse statistics (test set; “· train”: training subsample)"
         hidden = {c["title"].split(",")[0]: c for c in page.evaluate(CHARTS, False)}
-        assert hidden["Penultimate features"]["reacts"] == before["Penultimate features"]["reacts"] + 1, hidden
+        assert hidden["Penultimate features"]["reacts"] > before["Penultimate features"]["reacts"], hidden
         hidden = hidden[curves]
         assert (hidden["reacts"], hidden["points"]) == (before[curves]["reacts"], before[curves]["points"]), \
             (before[curves], hidden)  # out of view: not redrawn while epochs came

@@ -54,7 +54,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = ("train", "jobs", "collapse", "compare", "mistakes")
 VIEWERS = ("browser", "headless")
-TITLE_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
+# The projection's title alone (chart key "scatter"): the class-mean heatmap's title names its epoch too, and counting
+# it measured the heatmap (drawn at once) instead of a UMAP projection still waiting for its layout.
+TITLE_JS = """() => Array.from(document.querySelectorAll('.st-key-scatter .gtitle'))
                      .map(t => t.textContent).join(' | ')"""
 MAIN_TEXT_JS = """() => (document.querySelector('[data-testid="stMain"]') || document.body).innerText"""
 

@@ -8,6 +8,7 @@ are kept, never a whole run's features.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from app import plots
 from app import common
 from app.common import labelled_key, projector, run_label
 from app.live import rerun_section, watch
-from app.projector import basis_vectors, principal_axes, project
+from app.projector import Projector, basis_vectors, principal_axes, project
 from core import Hierarchy, list_runs, mistakes
 from core.metrics import cosine_matrix
 from core.runs import RunDir
@@ -137,11 +138,16 @@ def epoch_slider(place, label: str, epochs: list[int], key: str) -> int:
 
 def follow(run: RunDir, view: ProjectionView | None = None) -> None:
     """Rerun the page when the run's files change while it is live, or when a UMAP layout ``view`` waits
-    for lands (:func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done)."""
+    for lands (:func:`app.live.watch`: file stats only, nothing polled once the run and UMAP are done). A UMAP
+    view has the newest epoch's layout started the moment its snapshot is written, before the page reruns."""
+    prepare = None
+    if view is not None and view.umap:
+        umap = projector()  # taken here: the follower's thread, which calls ``prepare``, has no script run
+        prepare = lambda: extend_chain(umap, run, run.snapshot_epochs())  # noqa: E731
     if view is None or not view.waiting:
-        watch(run)
+        watch(run, prepare=prepare)
         return
-    watch(run, pending=True, extra=projector().version)
+    watch(run, pending=True, extra=projector().version, prepare=prepare)
     if projector().version() != view.version:  # it landed while this page was drawn, before watch() looked
         rerun_section()
 
@@ -278,6 +284,7 @@ class ProjectionView:
 
     figure: go.Figure
     note: str
+    umap: bool = False
     waiting: bool = False
     version: int = 0
 
@@ -301,12 +308,12 @@ def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int,
         figure, note = _figure(path, tuple(shown), stamps, epoch, colour, (), _hierarchy=hierarchy, _layouts={})
         return ProjectionView(figure, note)
     version = projector().version()  # read first: a layout landing from here on reruns the page
-    layouts, waiting, problem = _umap_layouts(run, shown)
+    layouts, waiting, problem = _umap_layouts(run, epochs, shown)
     ready = [e for e in shown if e in layouts]
     if not ready:
         figure, note = _figure(path, tuple(shown), stamps, epoch, colour, (), _hierarchy=hierarchy, _layouts={})
         why = problem or f"computing epoch {waiting}'s layout, the first of {len(shown)}"
-        return ProjectionView(figure, f"{note}; UMAP replaces it when its first layout is ready ({why})",
+        return ProjectionView(figure, f"{note}; UMAP replaces it when its first layout is ready ({why})", True,
                               waiting is not None, version)
     start = epoch if epoch in layouts else ready[-1]
     figure, note = _figure(path, tuple(ready), tuple(stamps[shown.index(e)] for e in ready), start, colour,
@@ -316,7 +323,7 @@ def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int,
                 else problem)
         note += (f"; UMAP layouts of {len(ready)} of {len(shown)} epochs ({ready[0]}–{ready[-1]}) are ready and "
                  f"animated, {rest}" + ("" if start == epoch else f"; showing epoch {start}, the latest ready"))
-    return ProjectionView(figure, note, waiting is not None, version)
+    return ProjectionView(figure, note, True, waiting is not None, version)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -379,22 +386,37 @@ def _centroids(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         return sums / counts
 
 
-def _umap_layouts(run: RunDir, epochs: list[int]) -> tuple[dict[int, np.ndarray], int | None, str]:
-    """(the ready UMAP layouts of the first epochs, in order; the epoch being computed or None; why UMAP
-    stopped, or ""). Layouts are asked for in epoch order (each starts from the previous one's), so only
-    the earliest missing epoch is queued, and its snapshot is read only then."""
-    done: dict[int, np.ndarray] = {}
-    for e in epochs:
-        try:
-            layout = projector().layout(str(run.path), e)
-            if layout is None:
-                layout = projector().umap(str(run.path), e, snapshot(run, e)["features"])
-        except RuntimeError as err:
-            return done, None, str(err)
-        if layout is None:
-            return done, e, ""
-        done[e] = layout
-    return done, None, ""
+def extend_chain(umap: Projector, run: RunDir, epochs: list[int]) -> None:
+    """Queue the UMAP layout of the newest of ``run``'s snapshot ``epochs`` when the one before it is ready: the
+    epoch a page following the live run draws next (called by the page, and by the server's follower as soon as the
+    snapshot is written). Not before: a newest epoch started from an older layout would jump at the animation's end."""
+    if len(epochs) >= 2:
+        newest = epochs[-1]
+        with contextlib.suppress(OSError, ValueError, KeyError):  # unreadable: the page's own read of it says why
+            umap.extend(str(run.path), epochs[-2], newest,
+                        lambda: run.snapshot_arrays(newest, ("features",))["features"])
+
+
+def _umap_layouts(run: RunDir, epochs: list[int], shown: list[int]) -> tuple[dict[int, np.ndarray], int | None, str]:
+    """(the ready UMAP layouts of the ``shown`` epochs; the epoch being computed or None; why UMAP stopped, or "").
+
+    Layouts are asked for in epoch order (each starts from the previous one's), so only the earliest missing epoch
+    is queued, and its snapshot is read only then; except the run's newest epoch (of all its ``epochs``), queued
+    first when the one before it is ready (:func:`extend_chain`): a page following a live run shows each new epoch
+    at once, while older epochs newly picked for the animation fill in behind it."""
+    path, done, waiting = str(run.path), {}, None
+    try:
+        extend_chain(projector(), run, epochs)
+        for e in shown:
+            layout = projector().layout(path, e)
+            if layout is None and waiting is None:
+                layout = projector().umap(path, e, snapshot(run, e)["features"])
+                waiting = None if layout is not None else e
+            if layout is not None:
+                done[e] = layout
+    except RuntimeError as err:
+        return done, None, str(err)
+    return done, waiting, ""
 
 
 # --------------------------------------------------------------------------------------------- heatmaps

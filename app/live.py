@@ -112,11 +112,13 @@ def fingerprint(run: RunDir) -> tuple:
 
 
 def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Callable[[], Hashable] | None = None,
-          page_extra: Callable[[], Hashable] | None = None) -> bool:
+          page_extra: Callable[[], Hashable] | None = None, prepare: Callable[[], None] | None = None) -> bool:
     """Rerun the page when any of ``runs`` changes on disk while one of them is queued or running, or while
     ``pending`` (e.g. a UMAP layout being computed) holds; also when ``extra()`` changes (a value the calling
     section draws) or ``page_extra()`` does (a value the rest of the page draws, e.g. the job queue). While
     ``pending``, a change of ``extra()`` alone (the awaited result landed) is drawn without the redraw gap.
+    ``prepare()`` is called on the follower's thread as soon as it sees a change, before the page reruns: quick,
+    thread-safe work that lets slow work the rerun needs start at once (the next UMAP layout).
 
     Call it once per page run, after the runs are chosen (inside the page's :func:`live_section` when it has one:
     file changes then rerun that section alone; a run's state change reruns the whole page). It draws nothing. The
@@ -145,7 +147,7 @@ def watch(*runs: RunDir, pending: Callable[[], bool] | bool = False, extra: Call
     if ctx is not None:
         if polling and served:
             follower().watch(ctx.session_id, current, drawn, current_fragment_id(),
-                             awaited=bool(waiting and extra is not None), paused=tab_hidden())
+                             awaited=bool(waiting and extra is not None), paused=tab_hidden(), prepare=prepare)
         else:
             follower().forget(ctx.session_id)
     if not polling:

@@ -18,8 +18,10 @@ short (a GPU, or a small model) a page that redrew every epoch would keep the vi
 the training's own cores — busy all the time, for views nobody can read that fast. The gap keeps what a page shows
 within 3 s of the files it draws (gap + a check + the section's run and draw), whatever the epoch length. A result
 the page asked for and waits on (a UMAP layout of the epoch it shows: the last item of its section part when watched
-with ``awaited``) is drawn as soon as it lands, gap or not: the page drew a stand-in a moment ago (PCA), which is
-what started the gap.
+with ``awaited``) is drawn as soon as it lands, waiting for neither the gap nor a settle: the page drew a stand-in a moment ago (PCA),
+which is what started the gap, and a landing is one event. Work a rerun will need can start before it: a page may
+watch with a ``prepare`` callable, which the thread calls as soon as it sees a change (the Collapse page's starts the
+new epoch's UMAP layout, which is then computed while the rerun waits for the settle and the gap).
 
 It never interrupts a page run (a session whose script runs is left until it ends; that run watches again) and
 forgets a session whose tab is gone. Between changes nothing at all happens in the browser or in the page threads:
@@ -61,6 +63,7 @@ class _Watched:
     drawn_at: float = field(default_factory=time.monotonic)  # when the page's run that drew ``seen`` ended
     awaited: bool = False  # the section part's last item is a result the page waits on (drawn without the gap)
     paused: bool = False  # the page's browser tab is in the background: not rerun until it comes back
+    prepare: Callable[[], None] | None = None  # called at each new change seen, before the settle and the gap
 
 
 class Follower:
@@ -83,12 +86,15 @@ class Follower:
             "_state", "_client_state", "_call_soon_on_event_loop", "request_rerun"))
 
     def watch(self, session_id: str, current: Callable[[], Fingerprint], seen: Fingerprint,
-              fragment_id: str | None = None, awaited: bool = False, paused: bool = False) -> None:
+              fragment_id: str | None = None, awaited: bool = False, paused: bool = False,
+              prepare: Callable[[], None] | None = None) -> None:
         """The page of ``session_id`` drew ``seen`` (its live section, when ``fragment_id``): rerun it when
         ``current()`` differs; at once when only the last item of the section part did and ``awaited``; not at all
-        while ``paused`` (its tab is in the background: the page that reports its return watches again)."""
+        while ``paused`` (its tab is in the background: the page that reports its return watches again). Each new
+        differing fingerprint calls ``prepare()`` first, at once: work the rerun will need starts during the wait."""
         with self._lock:
-            self._watched[session_id] = _Watched(current, seen, fragment_id, awaited=awaited, paused=paused)
+            self._watched[session_id] = _Watched(current, seen, fragment_id, awaited=awaited, paused=paused,
+                                                 prepare=prepare)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="live-follow", daemon=True)
                 self._thread.start()
@@ -129,20 +135,31 @@ class Follower:
             return
         if now_fp != entry.last:
             entry.last, entry.last_since = now_fp, now
+            _prepare(session_id, entry)
         entry.changed_since = entry.changed_since or now
-        if now - entry.last_since < self.settle_s and now - entry.changed_since < self.max_settle_s:
-            return  # more writes may be on their way
+        awaited = _only_awaited_changed(entry, now_fp)
+        if now - entry.last_since < self.settle_s and now - entry.changed_since < self.max_settle_s and not awaited:
+            return  # more writes may be on their way (an awaited result lands at once, alone)
         if entry.asked and now - entry.asked < self.retry_s:
             return  # the rerun asked for is on its way; it will watch again
         if getattr(getattr(session, "_state", None), "name", None) != "APP_NOT_RUNNING":
             return  # a page run is on its way (it will watch again); never interrupt it
         section = entry.fragment_id if (entry.fragment_id and not entry.asked and now_fp[0] == entry.seen[0]
                                         and _holds(session, entry.fragment_id)) else None
-        if section and now - entry.drawn_at < self.gap_s and not _only_awaited_changed(entry, now_fp):
+        if section and now - entry.drawn_at < self.gap_s and not awaited:
             return  # drawn a moment ago: new files wait (a state change, redrawn as a whole page, does not)
         entry.asked = now
         self.reruns["section" if section else "page"] += 1
         _rerun(session, section)
+
+
+def _prepare(session_id: str, entry: _Watched) -> None:
+    if entry.prepare is None:
+        return
+    try:
+        entry.prepare()
+    except Exception:  # noqa: BLE001 - the page's own rerun does that work and reports what fails
+        LOG.exception("live: preparing the rerun of session %s failed", session_id)
 
 
 def _only_awaited_changed(entry: _Watched, now_fp: Fingerprint) -> bool:

@@ -9,7 +9,9 @@
   numba compilation happens there too. Only the epoch a page asks for is queued; an older epoch of
   the same run still waiting is dropped when a newer one is asked for. Each epoch starts from the
   previous epoch's embedding (same snapshot samples), so layouts move smoothly instead of jumping;
-  pages therefore ask for a run's epochs in order and show each layout as soon as it lands.
+  pages therefore ask for a run's epochs in order and show each layout as soon as it lands. A page that
+  follows a live run has its chain extended by :meth:`Projector.extend` the moment a snapshot is written
+  (the server's follower calls it), so the newest epoch's layout is computed while the page waits to redraw.
 * Results live in an LRU cache of bounded size; :meth:`Projector.version` counts finished jobs, so a
   page waiting for a layout can tell that one landed even when the cache is full.
 
@@ -40,7 +42,9 @@ REPO = Path(__file__).resolve().parent.parent
 # snapshot points of a trained synthetic run, one thread, idle core: 100 → 50 epochs take 0.95 → 0.55 s, for
 # trustworthiness 0.986 → 0.984 and 10-NN label agreement 0.954 → 0.948 (the features' own: 0.961).
 UMAP_EPOCHS_FRESH = 50
-UMAP_EPOCHS_FROM_PREVIOUS = 60  # each later epoch: the previous epoch's layout, refined
+# Each later epoch: the previous epoch's layout, refined. The same run's epochs 1–4 laid out in a chain, one thread:
+# 60 → 30 epochs take 0.61 → 0.40 s, trustworthiness 0.990–0.993 → 0.989–0.992, 10-NN label agreement within 0.008.
+UMAP_EPOCHS_FROM_PREVIOUS = 30
 MAX_CACHED = 64  # UMAP results kept (about 80 kB each for 5,000 points)
 
 
@@ -274,6 +278,22 @@ class Projector:
                 self._drop_older_locked(run, epoch)
                 self._submit_locked(key, features)
         return None
+
+    def extend(self, run: str, previous: int, epoch: int, features: Callable[[], np.ndarray]) -> bool:
+        """Queue the layout of ``run``'s ``epoch`` (its (n, d) ``features()``, read only then) when the one of the
+        ``previous`` epoch is ready and this one is not yet asked for: the chain of a page following a live run,
+        extended as soon as a snapshot is written. Returns whether it was queued. Raises what ``features`` raises."""
+        key = (run, epoch)
+        with self._lock:
+            if (run, previous) not in self._done or key in self._done or key in self._pending or key in self._failed:
+                return False
+        points = features()  # outside the lock: a file read
+        with self._lock:
+            if key in self._done or key in self._pending:
+                return False
+            self._drop_older_locked(run, epoch)
+            self._submit_locked(key, points)
+        return True
 
     def pending(self, run: str, epoch: int) -> bool:
         with self._lock:

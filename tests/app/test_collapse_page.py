@@ -191,3 +191,38 @@ def test_umap_layouts_are_shown_as_they_land_and_the_wait_ends(runs_root, monkey
     assert all("init" in call for call in worker.calls[1:]), "epochs after the first start from the previous"
     assert not projector.pending_run(str(runs_root / "run"))
     projector.close()
+
+
+def test_a_new_epoch_of_a_followed_run_is_laid_out_before_older_epochs_newly_picked(runs_root, monkeypatch):
+    from test_projector import gated_projector, wait_for
+
+    run = write_run(runs_root, "run", epochs=5)
+    projector, worker = gated_projector()
+    monkeypatch.setattr(collapse_views, "projector", lambda: projector)
+    monkeypatch.setattr(collapse_views, "MAX_ANIMATED_EPOCHS", 3)  # epochs 0–5 animate as 0, 2, 5
+    at = open_page("collapse")
+    at.radio(key="projection").set_value("UMAP").run()
+    for ready in range(1, 4):
+        worker.gate.release()
+        wait_for(lambda: projector.version() == ready)
+        at.run()
+    assert [f["name"] for f in chart(at, "Penultimate features")["frames"]] == ["0", "2", "5"]
+    snapshot = run.snapshot(5)
+    run.save_snapshot(6, **{**snapshot, "features": snapshot["features"] * 1.1})  # a new epoch: 0, 3, 6 animate
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    worker.gate.release()
+    wait_for(lambda: projector.version() == 4)
+    path = str(runs_root / "run")
+    assert projector.layout(path, 6) is not None and projector.layout(path, 3) is None, "the newest epoch first"
+    np.testing.assert_array_equal(worker.calls[-1]["init"], projector.layout(path, 5))
+    at.run()
+    assert [f["name"] for f in chart(at, "Penultimate features")["frames"]] == ["0", "6"]
+    note = at.caption[0].value
+    assert "epoch 3's is being computed" in note and "2 of 3 epochs" in note, note
+    worker.gate.release()
+    wait_for(lambda: projector.version() == 5)
+    at.run()
+    assert [f["name"] for f in chart(at, "Penultimate features")["frames"]] == ["0", "3", "6"]
+    np.testing.assert_array_equal(worker.calls[-1]["init"], projector.layout(path, 2))
+    projector.close()

@@ -176,3 +176,39 @@ def test_an_awaited_result_is_drawn_at_once_but_new_files_beside_it_wait_for_the
     follower.watch("s", lambda: now["fp"], (("running",), (("stats", 1), "layouts 4")), "live", awaited=True)
     time.sleep(0.5)
     assert not session.rerun.is_set(), "a new epoch is not an awaited result"
+
+
+def test_a_change_is_prepared_for_at_once_while_its_rerun_waits(sessions, fast):
+    sessions["s"] = session = FakeSession()
+    follower = fast(gap_s=60.0)  # the section was just drawn: its rerun waits a minute
+    prepared = threading.Event()
+    now = {"fp": (("running",), 1)}
+    follower.watch("s", lambda: now["fp"], (("running",), 1), "live", prepare=prepared.set)
+    time.sleep(0.2)
+    assert not prepared.is_set(), "nothing changed: nothing to prepare"
+    now["fp"] = (("running",), 2)  # a new epoch's snapshot
+    assert prepared.wait(5), "the work the rerun needs (the next UMAP layout) starts at once"
+    time.sleep(0.3)
+    assert not session.rerun.is_set(), "the rerun itself still waits for the gap"
+
+
+def test_a_failing_prepare_is_logged_and_the_page_still_followed(sessions, fast, caplog):
+    sessions["s"] = session = FakeSession()
+    follower = fast()
+
+    def broken():
+        raise OSError("snapshot gone")
+
+    now = {"fp": (("running",), 1)}
+    follower.watch("s", lambda: now["fp"], (("running",), 1), "live", prepare=broken)
+    now["fp"] = (("running",), 2)
+    assert session.rerun.wait(5) and follower.watching("s"), "the page's rerun does the work and says what fails"
+    assert "preparing the rerun" in caplog.text
+
+
+def test_an_awaited_result_does_not_wait_for_writes_to_settle(sessions, fast):
+    sessions["s"] = session = FakeSession()
+    follower = fast(settle_s=60.0, max_settle_s=60.0)  # file writes would wait a minute to settle…
+    now = {"fp": (("running",), (("stats", 1), "layouts 4"))}
+    follower.watch("s", lambda: now["fp"], (("running",), (("stats", 1), "layouts 3")), "live", awaited=True)
+    assert session.rerun.wait(5), "…a layout that landed is one event: drawn at once"

@@ -146,3 +146,45 @@ def test_the_first_layout_is_the_compile():
     worker.gate.release()
     wait_for(lambda: projector.warm)
     assert len(worker.calls) == 1
+
+
+def test_extend_queues_the_newest_epoch_only_from_a_ready_previous_layout():
+    projector, worker = gated_projector()
+    features = np.random.default_rng(2).normal(size=(30, 5))
+    reads = []
+
+    def read(epoch):
+        return lambda: reads.append(epoch) or features + epoch
+
+    assert not projector.extend("a", 0, 1, read(1)), "no layout of epoch 0 yet: a newest epoch would start cold"
+    assert not reads, "the snapshot is not read for nothing"
+    projector.umap("a", 0, features)
+    worker.gate.release()
+    wait_for(lambda: projector.layout("a", 0) is not None)
+    assert projector.extend("a", 0, 1, read(1)) and projector.pending("a", 1)
+    assert not projector.extend("a", 0, 1, read(1)), "asked once: the follower and the page both ask"
+    assert reads == [1]
+    worker.gate.release()
+    wait_for(lambda: projector.layout("a", 1) is not None)
+    np.testing.assert_array_equal(worker.calls[1]["init"], projector.layout("a", 0))
+    np.testing.assert_array_equal(worker.calls[1]["features"], np.float32(features + 1))
+    assert not projector.extend("a", 0, 1, read(1)), "done: nothing to queue"
+    projector.close()
+
+
+def test_extend_replaces_an_older_epoch_still_waiting():
+    projector, worker = gated_projector()
+    features = np.random.default_rng(3).normal(size=(30, 5))
+    for epoch in (0, 5):  # a page followed the run to epoch 5
+        projector.umap("a", epoch, features)
+        worker.gate.release()
+        wait_for(lambda epoch=epoch: projector.layout("a", epoch) is not None)
+    projector.umap("other", 0, features)  # occupies the single job thread
+    projector.umap("a", 3, features)  # an older epoch newly picked for the animation, queued behind it
+    assert projector.extend("a", 5, 6, lambda: features)
+    assert not projector.pending("a", 3) and projector.pending("a", 6), "the newest goes first"
+    for _ in range(2):
+        worker.gate.release()
+    wait_for(lambda: projector.layout("a", 6) is not None)
+    np.testing.assert_array_equal(worker.calls[-1]["init"], projector.layout("a", 5))
+    projector.close()

@@ -12,7 +12,7 @@ A chart is redrawn only where the viewer can see it: a new figure for a chart sc
 browser tab in the background, is kept and drawn (the newest only) when the chart comes into view. The first
 figure is always drawn, so the page has its layout. On the Collapse page the statistics curves below the fold
 cost the browser nothing while the viewer watches the projection (Chromium on the training's two cores following
-a run: 0.155 → 0.140 core, median of 3 rounds).
+a run: 0.153 → 0.148 core, 45 s per round over three rounds; within the noise, which is ±0.02).
 
 plotly.js itself comes from the installed plotly package (the version its figures are written for), copied into
 ``app/static/`` and served by Streamlit's static file serving (``server.enableStaticServing`` in

@@ -18,10 +18,10 @@ short (a GPU, or a small model) a page that redrew every epoch would keep the vi
 the training's own cores — busy all the time, for views nobody can read that fast. The gap keeps what a page shows
 within 3 s of the files it draws (gap + a check + the section's run and draw), whatever the epoch length. A result
 the page asked for and waits on (a UMAP layout of the epoch it shows: the last item of its section part when watched
-with ``awaited``) is drawn as soon as it lands, waiting for neither the gap nor a settle: the page drew a stand-in a moment ago (PCA),
-which is what started the gap, and a landing is one event. Work a rerun will need can start before it: a page may
-watch with a ``prepare`` callable, which the thread calls as soon as it sees a change (the Collapse page's starts the
-new epoch's UMAP layout, which is then computed while the rerun waits for the settle and the gap).
+with ``awaited``) is drawn as soon as it lands, waiting for neither the gap nor a settle: the page drew a stand-in
+a moment ago (PCA), which is what started the gap, and a landing is one event. Work a rerun will need can start
+before it: a page may watch with a ``prepare`` callable, which the thread calls as soon as it sees a change (the
+Collapse page's starts the new epoch's UMAP layout, computed while the rerun waits for the settle and the gap).
 
 It never interrupts a page run (a session whose script runs is left until it ends; that run watches again) and
 forgets a session whose tab is gone. Between changes nothing at all happens in the browser or in the page threads:

@@ -12,7 +12,7 @@
   pages therefore ask for a run's epochs in order and show each layout as soon as it lands. A page that
   follows a live run has its chain extended by :meth:`Projector.extend` the moment a snapshot is written
   (the server's follower calls it), so the newest epoch's layout is computed while the page waits to redraw.
-* Results live in an LRU cache of bounded size; :meth:`Projector.version` counts finished jobs, so a
+* Results live in an LRU cache bounded in bytes; :meth:`Projector.version` counts finished jobs, so a
   page waiting for a layout can tell that one landed even when the cache is full.
 
 No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``.
@@ -44,9 +44,12 @@ REPO = Path(__file__).resolve().parent.parent
 UMAP_EPOCHS_FRESH = 50
 # Each later epoch: the previous epoch's layout, refined. The same 5,000 points, epochs 1–4 laid out in a chain, one
 # thread: 60 → 30 epochs take 0.61 → 0.40 s, trustworthiness 0.990–0.993 → 0.989–0.992, 10-NN label agreement within
-# 0.008 of 60's; points move as much from epoch to epoch (2.7–7 % of the layout's width after epoch 1).
+# 0.008 of 60's; points move as much from epoch to epoch (2.6–7.5 % of the layout's width after epoch 1).
 UMAP_EPOCHS_FROM_PREVIOUS = 30
-MAX_CACHED = 64  # UMAP results kept (about 80 kB each for 5,000 points)
+# UMAP layouts kept, by size: a count would hold too few of small snapshots (two runs followed in UMAP, 40 animated
+# epochs each, thrashed a cache of 64) and too much of large ones. 40 kB per 5,000 points: 1,600 such layouts.
+MAX_CACHED_BYTES = 64 * 2**20
+MAX_FAILED = 64  # failure messages kept
 
 
 # --------------------------------------------------------------------------------------------- PCA
@@ -207,11 +210,12 @@ class Projection:
 class Projector:
     """UMAP projections keyed by (run, epoch), computed off the server's process; thread-safe."""
 
-    def __init__(self, max_cached: int = MAX_CACHED):
+    def __init__(self, max_bytes: int = MAX_CACHED_BYTES):
         # Re-entrant: Future.cancel() runs the done callback (_finished, which takes the lock) at once,
         # inside _drop_older_locked, which holds it.
         self._lock = threading.RLock()
-        self._max_cached = max_cached
+        self._max_bytes = max_bytes
+        self._bytes = 0  # of the layouts in ``_done``
         self._worker = _Worker()
         self._pool = _JobThread("umap")  # waits on the worker's pipe
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()  # LRU: (run, epoch) → (n, 2)
@@ -348,9 +352,11 @@ class Projector:
             error = future.exception()
             if error is not None:
                 self._failed[key] = f"{type(error).__name__}: {error}"
-                while len(self._failed) > self._max_cached:
+                while len(self._failed) > MAX_FAILED:
                     self._failed.pop(next(iter(self._failed)))
                 return
+            replaced = self._done.pop(key, None)
+            self._bytes += future.result().nbytes - (0 if replaced is None else replaced.nbytes)
             self._done[key] = future.result()
-            while len(self._done) > self._max_cached:
-                self._done.popitem(last=False)
+            while self._bytes > self._max_bytes and len(self._done) > 1:  # the newest is kept, whatever its size
+                self._bytes -= self._done.popitem(last=False)[1].nbytes

@@ -188,3 +188,23 @@ def test_extend_replaces_an_older_epoch_still_waiting():
     wait_for(lambda: projector.layout("a", 6) is not None)
     np.testing.assert_array_equal(worker.calls[-1]["init"], projector.layout("a", 5))
     projector.close()
+
+
+def test_layouts_are_kept_within_a_byte_budget_least_recently_used_first():
+    projector, worker = Projector(max_bytes=2 * 30 * 2 * 4), GatedWorker()  # two layouts of 30 points (float32)
+    projector._worker = worker
+    features = np.random.default_rng(4).normal(size=(30, 5))
+    for epoch in range(3):
+        if epoch == 2:
+            assert projector.layout("a", 0) is not None  # epoch 0 used again: epoch 1 is the least recent
+        projector.umap("a", epoch, features)
+        worker.gate.release()
+        wait_for(lambda epoch=epoch: projector.layout("a", epoch) is not None)
+    assert projector.layout("a", 1) is None and projector.layout("a", 0) is not None and projector.cached() == 2
+    big = Projector(max_bytes=10)
+    big._worker = worker
+    big.umap("b", 0, features)
+    worker.gate.release()
+    wait_for(lambda: big.layout("b", 0) is not None)  # larger than the budget: the newest is kept all the same
+    projector.close()
+    big.close()

@@ -46,8 +46,8 @@ UMAP_EPOCHS_FRESH = 50
 # thread: 60 → 30 epochs take 0.61 → 0.40 s, trustworthiness 0.990–0.993 → 0.989–0.992, 10-NN label agreement within
 # 0.008 of 60's; points move as much from epoch to epoch (2.6–7.5 % of the layout's width after epoch 1).
 UMAP_EPOCHS_FROM_PREVIOUS = 30
-# UMAP layouts kept, by size: a count would hold too few of small snapshots (two runs followed in UMAP, 40 animated
-# epochs each, thrashed a cache of 64) and too much of large ones. 40 kB per 5,000 points: 1,600 such layouts.
+# UMAP layouts kept, by size: a count holds too few of small snapshots (two runs followed in UMAP, 40 animated epochs
+# each, need 80 layouts) and too much of large ones. 40 kB per 5,000 points: 1,600 such layouts.
 MAX_CACHED_BYTES = 64 * 2**20
 MAX_FAILED = 64  # failure messages kept
 

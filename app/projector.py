@@ -47,8 +47,9 @@ UMAP_EPOCHS_FRESH = 50
 # 0.008 of 60's; points move as much from epoch to epoch (2.6–7.5 % of the layout's width after epoch 1).
 UMAP_EPOCHS_FROM_PREVIOUS = 30
 # UMAP layouts kept, by size: a count holds too few of small snapshots (two runs followed in UMAP, 40 animated epochs
-# each, need 80 layouts) and too much of large ones. 40 kB per 5,000 points: 1,600 such layouts.
-MAX_CACHED_BYTES = 64 * 2**20
+# each, need 80 layouts) and too much of large ones. 40 kB per 5,000 points: 800 such layouts, and well within the
+# 10 % a server's memory may grow by while followed (it starts near 900 MiB).
+MAX_CACHED_BYTES = 32 * 2**20
 MAX_FAILED = 64  # failure messages kept
 
 

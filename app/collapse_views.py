@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -313,8 +314,8 @@ def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int,
     if not ready:
         figure, note = _figure(path, tuple(shown), stamps, epoch, colour, (), _hierarchy=hierarchy, _layouts={})
         why = problem or f"computing epoch {waiting}'s layout, the first of {len(shown)}"
-        return ProjectionView(figure, f"{note}; UMAP replaces it when its first layout is ready ({why})", True,
-                              waiting is not None, version)
+        return ProjectionView(figure, f"{note}; UMAP replaces it when its first layout is ready ({why})",
+                              umap=True, waiting=waiting is not None, version=version)
     start = epoch if epoch in layouts else ready[-1]
     figure, note = _figure(path, tuple(ready), tuple(stamps[shown.index(e)] for e in ready), start, colour,
                            tuple(ready), _hierarchy=hierarchy, _layouts=layouts)
@@ -323,7 +324,7 @@ def projection(run: RunDir, hierarchy: Hierarchy, epochs: list[int], epoch: int,
                 else problem)
         note += (f"; UMAP layouts of {len(ready)} of {len(shown)} epochs ({ready[0]}–{ready[-1]}) are ready and "
                  f"animated, {rest}" + ("" if start == epoch else f"; showing epoch {start}, the latest ready"))
-    return ProjectionView(figure, note, True, waiting is not None, version)
+    return ProjectionView(figure, note, umap=True, waiting=waiting is not None, version=version)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -386,15 +387,16 @@ def _centroids(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         return sums / counts
 
 
-def extend_chain(umap: Projector, run: RunDir, epochs: list[int]) -> None:
+def extend_chain(umap: Projector, run: RunDir, epochs: list[int], read: Callable[[int], dict] | None = None) -> None:
     """Queue the UMAP layout of the newest of ``run``'s snapshot ``epochs`` when the one before it is ready: the
     epoch a page following the live run draws next (called by the page, and by the server's follower as soon as the
-    snapshot is written). Not before: a newest epoch started from an older layout would jump at the animation's end."""
+    snapshot is written). Not before: a newest epoch started from an older layout would jump at the animation's end.
+    ``read(epoch)`` gives a snapshot (the page's cached reader; the follower's thread reads the file itself)."""
     if len(epochs) >= 2:
         newest = epochs[-1]
+        read = read or (lambda e: run.snapshot_arrays(e, ("features",)))
         with contextlib.suppress(OSError, ValueError, KeyError):  # unreadable: the page's own read of it says why
-            umap.extend(str(run.path), epochs[-2], newest,
-                        lambda: run.snapshot_arrays(newest, ("features",))["features"])
+            umap.extend(str(run.path), epochs[-2], newest, lambda: read(newest)["features"])
 
 
 def _umap_layouts(run: RunDir, epochs: list[int], shown: list[int]) -> tuple[dict[int, np.ndarray], int | None, str]:
@@ -406,7 +408,7 @@ def _umap_layouts(run: RunDir, epochs: list[int], shown: list[int]) -> tuple[dic
     at once, while older epochs newly picked for the animation fill in behind it."""
     path, done, waiting = str(run.path), {}, None
     try:
-        extend_chain(projector(), run, epochs)
+        extend_chain(projector(), run, epochs, read=lambda e: snapshot(run, e))
         for e in shown:
             layout = projector().layout(path, e)
             if layout is None and waiting is None:

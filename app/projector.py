@@ -281,7 +281,6 @@ class Projector:
             if key in self._failed:
                 raise RuntimeError(f"UMAP failed: {self._failed[key]}")
             if key not in self._pending:
-                self._drop_older_locked(run, epoch)
                 self._submit_locked(key, features)
         return None
 
@@ -297,7 +296,6 @@ class Projector:
         with self._lock:
             if key in self._done or key in self._pending:
                 return False
-            self._drop_older_locked(run, epoch)
             self._submit_locked(key, points)
         return True
 
@@ -334,6 +332,9 @@ class Projector:
                 self._pending.pop(key, None)  # _finished may have removed it already
 
     def _submit_locked(self, key: tuple, features: np.ndarray) -> None:
+        """Queue ``key``'s layout, started from the run's latest earlier one; older epochs of the run still waiting
+        are dropped (a page shows the newest)."""
+        self._drop_older_locked(*key)
         init = self._previous_layout_locked(key[0], key[1], len(features))
         arrays = {"features": np.asarray(features, np.float32), **({} if init is None else {"init": init})}
         future = self._pool.submit(self._worker.call, **arrays)

@@ -20,6 +20,7 @@ No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import queue
 import signal
@@ -46,6 +47,8 @@ UMAP_EPOCHS_FRESH = 50
 # thread: 60 → 30 epochs take 0.61 → 0.40 s, trustworthiness 0.990–0.993 → 0.989–0.992, 10-NN label agreement within
 # 0.008 of 60's; points move as much from epoch to epoch (2.6–7.5 % of the layout's width after epoch 1).
 UMAP_EPOCHS_FROM_PREVIOUS = 30
+# From this many points umap finds neighbours by NN-descent (its own threshold); below it exact neighbours are given.
+UMAP_APPROXIMATE_FROM = 4096
 # UMAP layouts kept, by size: a count holds too few of small snapshots (two runs followed in UMAP, 40 animated epochs
 # each, need 80 layouts) and too much of large ones. 40 kB per 5,000 points: 800 such layouts, and well within the
 # 10 % a server's memory may grow by while followed (it starts near 900 MiB).
@@ -90,21 +93,70 @@ def basis_vectors(frame: dict[str, np.ndarray], snapshot: dict[str, np.ndarray])
 
 
 # --------------------------------------------------------------------------------------------- UMAP
+@functools.cache
+def _umap():
+    """umap, imported lazily (and only in the worker process: numba compilation is slow), its compiles kept on disk.
+
+    umap declares its numba functions without ``cache=True``, and pynndescent some of its own, so every fresh worker
+    compiled them again: 34 s of a core. With numba's on-disk cache turned on for them (numba's own locations:
+    ``__pycache__`` beside the packages' sources, or the user's cache folder where those are read-only) a fresh
+    worker's warm-up takes 13 s (measured here, 4,200 points); what is left is pynndescent's ``nn_descent``, which
+    numba cannot cache (it uses dynamic globals) and compiles for snapshots past 4,096 points. A function that cannot
+    be cached is compiled as before (numba warns)."""
+    import umap
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in ("umap", "pynndescent"):
+            for value in list(vars(module).values()):
+                if isinstance(value, Dispatcher) and isinstance(getattr(value, "_cache", None), NullCache):
+                    try:
+                        value.enable_caching()
+                    except RuntimeError:  # numba found no writable cache folder: compile each time
+                        return umap
+    return umap
+
+
+def cosine_neighbours(features: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of each row of ``features`` (n, d) by cosine distance, itself included:
+    (indices (n, k) int64, distances (n, k) float32), nearest first. Rows are compared ``block`` at a time, so
+    memory stays at ``block`` × n floats."""
+    unit = np.asarray(features, np.float32)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), np.float32(1e-12))
+    indices = np.empty((len(unit), k), np.int64)
+    distances = np.empty((len(unit), k), np.float32)
+    for start in range(0, len(unit), block):
+        similarity = unit[start:start + block] @ unit.T
+        nearest = np.argpartition(similarity, similarity.shape[1] - k, axis=1)[:, -k:]
+        nearest_similarity = np.take_along_axis(similarity, nearest, axis=1)
+        order = np.argsort(-nearest_similarity, axis=1)
+        indices[start:start + block] = np.take_along_axis(nearest, order, axis=1)
+        distances[start:start + block] = np.maximum(1 - np.take_along_axis(nearest_similarity, order, axis=1), 0)
+    return indices, distances
+
+
 def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """(n, d) → (n, 2) UMAP (cosine metric); ``init`` (n, 2) starts from a previous layout."""
-    import umap  # imported lazily (and only in the worker process): numba compilation is slow
-
+    umap = _umap()
+    features = np.asarray(features, np.float32)
     neighbours = int(min(15, max(2, len(features) - 1)))
+    # Below umap's NN-descent threshold, umap computes all pairwise distances through sklearn with its numba metric
+    # called once per pair from Python: 2.8 s for 2,000 points, 11.4 s for 4,000. The same exact neighbours from one
+    # matrix product take 0.2 s at 4,000 points.
+    exact = cosine_neighbours(features, neighbours) if len(features) < UMAP_APPROXIMATE_FROM else (None, None, None)
     start = "spectral" if init is None or len(features) < 4 else np.asarray(init, np.float64)
     reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=0.1, metric="cosine", random_state=seed,
-                        init=start, n_epochs=UMAP_EPOCHS_FRESH if init is None else UMAP_EPOCHS_FROM_PREVIOUS)
-    return reducer.fit_transform(np.asarray(features, np.float32)).astype(np.float32)
+                        init=start, n_epochs=UMAP_EPOCHS_FRESH if init is None else UMAP_EPOCHS_FROM_PREVIOUS,
+                        precomputed_knn=exact)
+    return reducer.fit_transform(features).astype(np.float32)
 
 
 def warm_up() -> None:
-    """Compile UMAP's numba code once in the worker (30+ s the first time): past 4,096 points umap
-    switches from exact neighbours to NN-descent, and a start from a given layout is another code path."""
-    features = np.random.default_rng(0).random((4200, 8))
+    """Compile UMAP's numba code once in the worker (34 s of a core on a machine's first start, 13 s once numba's
+    disk cache holds it, see :func:`_umap`): from ``UMAP_APPROXIMATE_FROM`` points umap finds neighbours by
+    NN-descent, and a start from a given layout is another code path."""
+    features = np.random.default_rng(0).random((UMAP_APPROXIMATE_FROM + 104, 8))
     umap_2d(features, init=umap_2d(features))
 
 

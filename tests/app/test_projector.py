@@ -2,10 +2,11 @@
 its UMAP queue: newer epochs replace queued ones, each epoch starts from the previous layout."""
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
-from app.projector import Projector, basis_vectors, pca_2d, principal_axes, project
+from app.projector import Projector, basis_vectors, cosine_neighbours, pca_2d, principal_axes, project
 
 
 def test_axes_are_orthonormal_and_deterministic():
@@ -208,3 +209,42 @@ def test_layouts_are_kept_within_a_byte_budget_least_recently_used_first():
     wait_for(lambda: big.layout("b", 0) is not None)  # larger than the budget: the newest is kept all the same
     projector.close()
     big.close()
+
+
+def test_cosine_neighbours_are_the_exact_nearest_by_cosine_distance():
+    features = np.random.default_rng(5).normal(size=(70, 6)) * np.random.default_rng(6).uniform(0.1, 9, (70, 1))
+    indices, distances = cosine_neighbours(features, 9, block=16)  # blocks smaller than the rows: 5 of them
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    full = 1 - unit @ unit.T
+    expected = np.argsort(full, axis=1)[:, :9]
+    assert indices.shape == distances.shape == (70, 9)
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, np.take_along_axis(full, expected, axis=1), atol=1e-5)
+    assert np.all(indices[:, 0] == np.arange(70)) and np.all(np.diff(distances, axis=1) >= 0)
+
+
+def test_umap_below_the_nn_descent_threshold_is_given_exact_neighbours_and_keeps_its_compiles(monkeypatch):
+    """umap's own small-data path called its numba metric from Python once per pair (11 s for 4,000 points); the
+    layout gets the exact neighbours from cosine_neighbours instead, and numba keeps umap's compiles on disk."""
+    from app import projector
+
+    calls = []
+    real = projector.cosine_neighbours
+    monkeypatch.setattr(projector, "cosine_neighbours", lambda f, k: calls.append((len(f), k)) or real(f, k))
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(3, 10)) * 5
+    labels = np.repeat(np.arange(3), 60)
+    features = centres[labels] + rng.normal(size=(180, 10))
+    points = projector.umap_2d(features)
+    assert calls == [(180, 15)]
+    assert points.shape == (180, 2) and np.isfinite(points).all()
+    nearest = np.argsort(np.linalg.norm(points[:, None] - points[None], axis=2), axis=1)[:, 1:6]
+    assert (labels[nearest] == labels[:, None]).mean() > 0.95, "the three clusters stay apart in the layout"
+
+    import umap.layouts
+    from numba.core.dispatcher import Dispatcher
+
+    epoch = next(v for v in vars(umap.layouts).values()
+                 if isinstance(v, Dispatcher) and v.py_func.__name__ == "_optimize_layout_euclidean_single_epoch")
+    cache_files = [p.name for p in Path(epoch._cache.cache_path).glob("*.nbi")]
+    assert any(name.startswith("layouts._optimize_layout_euclidean_single_epoch") for name in cache_files), cache_files

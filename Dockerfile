@@ -10,6 +10,9 @@ COPY core core
 COPY app app
 # plotly.js for the live charts (app/live_chart.py), served from app/static/ by Streamlit
 RUN python -c "from app.live_chart import install_plotly_js; install_plotly_js()"
+# UMAP's numba compiles, made once here and kept on disk beside umap's sources (app/projector.py, _umap): the
+# server's first UMAP layout then waits for 14 s of compiling instead of 48
+RUN NUMBA_NUM_THREADS=1 python -W ignore -c "from app.projector import warm_up; warm_up()"
 RUN mkdir -p checkpoints
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

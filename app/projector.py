@@ -100,9 +100,9 @@ def _umap():
     umap declares its numba functions without ``cache=True``, and pynndescent some of its own, so every fresh worker
     compiled them again: 34 s of a core. With numba's on-disk cache turned on for them (numba's own locations:
     ``__pycache__`` beside the packages' sources, or the user's cache folder where those are read-only) a fresh
-    worker's warm-up takes 13 s (measured here, 4,200 points); what is left is pynndescent's ``nn_descent``, which
-    numba cannot cache (it uses dynamic globals) and compiles for snapshots past 4,096 points. A function that cannot
-    be cached is compiled as before (numba warns)."""
+    worker's warm-up takes 14 s (4,200 points; the first on a machine 48 s: it compiles and saves everything).
+    What is left is pynndescent's ``nn_descent``, which numba cannot cache (it uses dynamic globals) and compiles for
+    snapshots past 4,096 points. A function that cannot be cached is compiled as before (numba warns)."""
     import umap
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
@@ -153,7 +153,7 @@ def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0)
 
 
 def warm_up() -> None:
-    """Compile UMAP's numba code once in the worker (34 s of a core on a machine's first start, 13 s once numba's
+    """Compile UMAP's numba code once in the worker (48 s of a core on a machine's first start, 14 s once numba's
     disk cache holds it, see :func:`_umap`): from ``UMAP_APPROXIMATE_FROM`` points umap finds neighbours by
     NN-descent, and a start from a given layout is another code path."""
     features = np.random.default_rng(0).random((UMAP_APPROXIMATE_FROM + 104, 8))

@@ -20,6 +20,7 @@ No Streamlit here: the app holds one :class:`Projector` in ``st.cache_resource``
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import queue
@@ -30,7 +31,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,8 @@ UMAP_EPOCHS_FRESH = 50
 UMAP_EPOCHS_FROM_PREVIOUS = 30
 # From this many points umap finds neighbours by NN-descent (its own threshold); below it exact neighbours are given.
 UMAP_APPROXIMATE_FROM = 4096
+# The warm-up's two compiles, by snapshot size: the exact-neighbour path, then NN-descent's (see warm_up).
+WARM_UP_POINTS = (1000, UMAP_APPROXIMATE_FROM + 104)
 # UMAP layouts kept, by size: a count holds too few of small snapshots (two runs followed in UMAP, 40 animated epochs
 # each, need 80 layouts) and too much of large ones. 40 kB per 5,000 points: 800 such layouts, and well within the
 # 10 % a server's memory may grow by while followed (it starts near 900 MiB).
@@ -152,12 +155,14 @@ def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0)
     return reducer.fit_transform(features).astype(np.float32)
 
 
-def warm_up() -> None:
-    """Compile UMAP's numba code once in the worker (48 s of a core on a machine's first start, 14 s once numba's
-    disk cache holds it, see :func:`_umap`): from ``UMAP_APPROXIMATE_FROM`` points umap finds neighbours by
-    NN-descent, and a start from a given layout is another code path."""
-    features = np.random.default_rng(0).random((UMAP_APPROXIMATE_FROM + 104, 8))
-    umap_2d(features, init=umap_2d(features))
+def warm_up(points: int | None = None) -> None:
+    """Compile UMAP's numba code for snapshots of ``points`` points (None: every size) in the worker: a first layout
+    and one started from it (another code path). Below ``UMAP_APPROXIMATE_FROM`` points, the exact-neighbour path
+    (2.3 s of a core with numba's disk cache, see :func:`_umap`); from it, NN-descent's too (11 s more, which numba
+    cannot keep). 48 s for both on a machine's first start."""
+    for size in WARM_UP_POINTS if points is None else (points,):
+        features = np.random.default_rng(0).random((size, 8))
+        umap_2d(features, init=umap_2d(features))
 
 
 class _Worker:
@@ -204,6 +209,14 @@ class _Worker:
         except OSError:
             return False
         return True
+
+    def kill(self) -> None:
+        """Kill the worker (even a stopped one) from any thread: the call waiting on it fails; the next call starts
+        a new worker."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -273,41 +286,71 @@ class Projector:
         self._pool = _JobThread("umap")  # waits on the worker's pipe
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()  # LRU: (run, epoch) → (n, 2)
         self._pending: dict[tuple, Future] = {}
+        self._pending_large: set[tuple] = set()  # of those, the layouts of UMAP_APPROXIMATE_FROM points or more
         self._failed: dict[tuple, str] = {}
         self._version = 0
-        self._warm: Future | None = None  # the compile: warm_up(), warm_up_when() or the first layout
+        self._warm: Future | None = None  # the exact-neighbour path's compile: warm_up(), or the first layout
+        self._warm_approximate: Future | None = None  # NN-descent's compile
 
     @property
     def warm(self) -> bool:
-        """True once UMAP has been compiled in the worker (the next projection will be quick)."""
+        """True once UMAP's exact-neighbour path (snapshots under 4,096 points) has been compiled in the worker."""
         return self._warm is not None and self._warm.done()
 
-    def warm_up(self) -> None:
-        """Compile UMAP in the worker now (about 30 s of one core), unless that is already under way."""
+    def warm_up(self, approximate: bool = True) -> None:
+        """Compile UMAP in the worker now, unless that is under way: the exact-neighbour path, then (``approximate``)
+        NN-descent's, as two jobs."""
         with self._lock:
             if self._warm is None:
-                self._warm = self._pool.submit(self._worker.call, warm=np.zeros(1))
+                self._warm = self._pool.submit(self._worker.call, warm=np.array(WARM_UP_POINTS[0]))
+            if approximate and self._warm_approximate is None:
+                self._warm_approximate = self._pool.submit(self._worker.call, warm=np.array(WARM_UP_POINTS[1]))
 
     def warm_up_when(self, idle: Callable[[], bool], check_s: float = 0.5) -> None:
-        """Compile UMAP while ``idle()`` holds (checked every ``check_s`` on a daemon thread): the compile costs a
-        core for half a minute, so it starts only when no training needs the CPU and the worker is suspended
-        (SIGSTOP) whenever one starts before it is done. A page asking for a UMAP layout meanwhile resumes it:
-        that layout needs the compile anyway."""
+        """Compile UMAP on idle cycles (``idle()``, checked every ``check_s`` on a daemon thread): a compile costs a
+        core (2.3 s for the exact-neighbour path, 11 s for NN-descent's, 48 s for both on a machine's first start),
+        so each starts only when no training needs the CPU, and the worker is suspended (SIGSTOP) whenever one
+        starts before it is done. A page asking for a layout meanwhile resumes it: that layout needs the compile.
+        NN-descent's waits for idle cycles again: a page following a training with the default snapshots (600
+        points) never needs it, and the first layout of a larger snapshot would make it anyway."""
         def supervise() -> None:
-            while self._warm is None and not idle():
+            while self._warm is None and not idle():  # a page's first layout sets _warm: it is the compile
                 time.sleep(check_s)
-            self.warm_up()
-            paused = False
-            while not self._warm.done():
+            self.warm_up(approximate=False)
+            self._suspend_while_busy(self._warm, idle, check_s)
+            while True:
+                while not idle():
+                    time.sleep(check_s)
+                self.warm_up()
+                if self._suspend_while_busy(self._warm_approximate, idle, check_s, abort_for_small=True):
+                    return
                 with self._lock:
-                    pause = not self._pending and not idle()
-                if pause != paused and self._worker.suspend(pause):
-                    paused = pause
-                time.sleep(check_s)
-            if paused:
-                self._worker.suspend(False)
+                    self._warm_approximate = None  # again on idle cycles
 
         threading.Thread(target=supervise, name="umap-warm-up", daemon=True).start()
+
+    def _suspend_while_busy(self, compile_job: Future, idle: Callable[[], bool], check_s: float,
+                            abort_for_small: bool = False) -> bool:
+        """Until ``compile_job`` ends, keep the worker stopped while a training needs the CPU and no layout waits.
+        With ``abort_for_small`` (NN-descent's compile), a training needing the CPU while a page waits for layouts
+        that all take the exact-neighbour path kills the compile instead: at nice 19 beside the training it would
+        hold those layouts back for half a minute, and the restarted worker loads the exact path from numba's disk
+        cache in 2 s. Returns False when it was killed so (to be made again)."""
+        paused = False
+        while not compile_job.done():
+            with self._lock:
+                waiting, large = bool(self._pending), bool(self._pending_large)
+            if abort_for_small and waiting and not large and not idle():
+                self._worker.kill()
+                wait((compile_job,))
+                return False
+            pause = not waiting and not idle()
+            if pause != paused and self._worker.suspend(pause):
+                paused = pause
+            time.sleep(check_s)
+        if paused:
+            self._worker.suspend(False)
+        return True
 
     # ---------------------------------------------------------------- queries
     def layout(self, run: str, epoch: int) -> np.ndarray | None:
@@ -382,6 +425,7 @@ class Projector:
         for key, future in list(self._pending.items()):
             if key[0] == run and key[1] < epoch and future.cancel():  # cancel() is False once it runs
                 self._pending.pop(key, None)  # _finished may have removed it already
+                self._pending_large.discard(key)
 
     def _submit_locked(self, key: tuple, features: np.ndarray) -> None:
         """Queue ``key``'s layout, started from the run's latest earlier one; older epochs of the run still waiting
@@ -391,6 +435,8 @@ class Projector:
         arrays = {"features": np.asarray(features, np.float32), **({} if init is None else {"init": init})}
         future = self._pool.submit(self._worker.call, **arrays)
         self._pending[key] = future
+        if len(features) >= UMAP_APPROXIMATE_FROM:
+            self._pending_large.add(key)
         if self._warm is None:  # the first layout compiles UMAP: no separate warm-up after it
             self._warm = future
         future.add_done_callback(lambda f, key=key: self._finished(key, f))
@@ -401,6 +447,7 @@ class Projector:
             if self._pending.get(key) is not future:
                 return
             del self._pending[key]
+            self._pending_large.discard(key)
             if future.cancelled():
                 return
             error = future.exception()

@@ -4,8 +4,8 @@ It runs at the lowest CPU priority with one thread for numba and BLAS (set in it
 parent), so it only uses cycles a training leaves idle and never holds the server's GIL. Protocol on
 stdin/stdout, one request at a time: an 8-byte little-endian length, then an ``.npz`` payload (read
 with ``allow_pickle=False``). Requests: ``features`` (n, d) and optionally ``init`` (n, 2); or
-``warm``. Replies: ``points`` (n, 2), or ``error`` (a string). It exits when stdin closes or its
-parent process is gone, i.e. when the server exits or is killed.
+``warm``, a snapshot size to compile UMAP for. Replies: ``points`` (n, 2), or ``error`` (a string). It exits
+when stdin closes or its parent process is gone, i.e. when the server exits or is killed.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def main() -> None:
     while (request := read_message(stdin)) is not None:
         try:
             if "warm" in request:
-                warm_up()
+                warm_up(int(request["warm"]))
                 reply = {"points": np.zeros((0, 2), np.float32)}
             else:
                 reply = {"points": umap_2d(request["features"], request.get("init"))}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.projector import Projector, basis_vectors, cosine_neighbours, pca_2d, principal_axes, project
+from app.projector import (UMAP_APPROXIMATE_FROM, WARM_UP_POINTS, Projector, basis_vectors, cosine_neighbours, pca_2d,
+                           principal_axes, project)
 
 
 def test_axes_are_orthonormal_and_deterministic():
@@ -138,15 +139,91 @@ def test_the_umap_compile_waits_for_idle_and_is_suspended_while_a_training_needs
     worker.gate.release()  # and the page's layout
     wait_for(lambda: projector.layout("run", 0) is not None)
     assert projector.warm and worker.signals == [True, False]
+    time.sleep(0.2)
+    assert projector._warm_approximate is None, "NN-descent's compile, not needed for this layout, waits for idle"
+    training["on"] = False
+    wait_for(lambda: projector._warm_approximate is not None)
+    worker.gate.release()
+    wait_for(lambda: projector._warm_approximate.done())
+    assert [int(c["warm"]) if "warm" in c else "layout" for c in worker.calls] == [
+        WARM_UP_POINTS[0], "layout", WARM_UP_POINTS[1]]
+    assert WARM_UP_POINTS[0] < UMAP_APPROXIMATE_FROM <= WARM_UP_POINTS[1], "one compile per neighbour search"
+
+
+class KillableWorker(SuspendableWorker):
+    """A suspendable gated worker whose kill() fails the call it is in (as a killed worker process does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.kills = 0
+        self._dying = False
+
+    def kill(self):
+        self.kills += 1
+        self._dying = True
+        self.gate.release()
+
+    def call(self, **arrays):
+        assert self.gate.acquire(timeout=60), "the test never let this job finish"
+        self.calls.append(arrays)
+        if self._dying:
+            self._dying = False
+            raise RuntimeError("the UMAP worker stopped")
+        return pca_2d(arrays["features"]).astype(np.float32) if "features" in arrays else np.zeros((0, 2))
+
+
+def kinds(calls: list[dict]) -> list:
+    return [int(c["warm"]) if "warm" in c else len(c["features"]) for c in calls]
+
+
+def nn_descent_compile_paused_by_a_training() -> tuple[Projector, KillableWorker, dict]:
+    projector, worker = Projector(), KillableWorker()
+    projector._worker = worker
+    training = {"on": False}
+    projector.warm_up_when(lambda: not training["on"], check_s=0.01)
+    wait_for(lambda: projector._warm is not None)
+    worker.gate.release()  # the exact-neighbour path compiled on idle cycles
+    wait_for(lambda: projector._warm_approximate is not None)  # still idle: NN-descent's compile starts
+    training["on"] = True
+    wait_for(lambda: worker.signals == [True])  # a training started: the worker is stopped
+    return projector, worker, training
+
+
+def test_nn_descent_s_compile_gives_way_to_a_small_layout_a_page_waits_for_during_a_training():
+    projector, worker, training = nn_descent_compile_paused_by_a_training()
+    projector.umap("run", 0, np.random.default_rng(0).normal(size=(600, 5)))
+    wait_for(lambda: worker.kills == 1)  # not resumed for half a minute at nice 19 first: killed
+    worker.gate.release()  # the page's layout, in a new worker
+    wait_for(lambda: projector.layout("run", 0) is not None)
+    time.sleep(0.2)
+    assert projector._warm_approximate is None, "made again on idle cycles, not beside the training"
+    training["on"] = False
+    wait_for(lambda: projector._warm_approximate is not None)
+    worker.gate.release()
+    wait_for(lambda: projector._warm_approximate.done())
+    assert kinds(worker.calls) == [WARM_UP_POINTS[0], WARM_UP_POINTS[1], 600, WARM_UP_POINTS[1]]
+    assert worker.kills == 1
+
+
+def test_a_large_layout_waits_for_nn_descent_s_compile_it_needs_anyway():
+    projector, worker, training = nn_descent_compile_paused_by_a_training()
+    projector.umap("run", 0, np.random.default_rng(0).normal(size=(UMAP_APPROXIMATE_FROM, 5)))
+    wait_for(lambda: worker.signals == [True, False])  # resumed, not killed
+    worker.gate.release()
+    worker.gate.release()
+    wait_for(lambda: projector.layout("run", 0) is not None)
+    assert kinds(worker.calls) == [WARM_UP_POINTS[0], WARM_UP_POINTS[1], UMAP_APPROXIMATE_FROM]
+    assert worker.kills == 0 and projector._warm_approximate.done()
 
 
 def test_the_first_layout_is_the_compile():
     projector, worker = gated_projector()
     projector.umap("run", 0, np.random.default_rng(0).normal(size=(30, 5)))
-    projector.warm_up()  # nothing more to warm: the queued layout compiles UMAP
+    projector.warm_up()  # the queued layout compiles the exact-neighbour path: only NN-descent's is added
     worker.gate.release()
-    wait_for(lambda: projector.warm)
-    assert len(worker.calls) == 1
+    worker.gate.release()
+    wait_for(lambda: projector.warm and projector._warm_approximate.done())
+    assert [int(c["warm"]) if "warm" in c else "layout" for c in worker.calls] == ["layout", WARM_UP_POINTS[1]]
 
 
 def test_extend_queues_the_newest_epoch_only_from_a_ready_previous_layout():

@@ -121,6 +121,21 @@ class SuspendableWorker(GatedWorker):
         return True
 
 
+def kinds(calls: list[dict]) -> list:
+    """The worker's jobs: a compile's snapshot size, or a layout's number of points."""
+    return [int(c["warm"]) if "warm" in c else len(c["features"]) for c in calls]
+
+
+def nn_descent_compiled_once_idle(projector: Projector, worker: GatedWorker, training: dict) -> None:
+    """NN-descent's compile (no layout so far needs it) is not made beside the training, and is once it ends."""
+    time.sleep(0.2)
+    assert projector._warm_approximate is None, "NN-descent's compile waits for idle cycles"
+    training["on"] = False
+    wait_for(lambda: projector._warm_approximate is not None)
+    worker.gate.release()
+    wait_for(lambda: projector._warm_approximate.done())
+
+
 def test_the_umap_compile_waits_for_idle_and_is_suspended_while_a_training_needs_the_cpu():
     projector, worker = Projector(), SuspendableWorker()
     projector._worker = worker
@@ -139,14 +154,8 @@ def test_the_umap_compile_waits_for_idle_and_is_suspended_while_a_training_needs
     worker.gate.release()  # and the page's layout
     wait_for(lambda: projector.layout("run", 0) is not None)
     assert projector.warm and worker.signals == [True, False]
-    time.sleep(0.2)
-    assert projector._warm_approximate is None, "NN-descent's compile, not needed for this layout, waits for idle"
-    training["on"] = False
-    wait_for(lambda: projector._warm_approximate is not None)
-    worker.gate.release()
-    wait_for(lambda: projector._warm_approximate.done())
-    assert [int(c["warm"]) if "warm" in c else "layout" for c in worker.calls] == [
-        WARM_UP_POINTS[0], "layout", WARM_UP_POINTS[1]]
+    nn_descent_compiled_once_idle(projector, worker, training)
+    assert kinds(worker.calls) == [WARM_UP_POINTS[0], 30, WARM_UP_POINTS[1]]
     assert WARM_UP_POINTS[0] < UMAP_APPROXIMATE_FROM <= WARM_UP_POINTS[1], "one compile per neighbour search"
 
 
@@ -172,10 +181,6 @@ class KillableWorker(SuspendableWorker):
         return pca_2d(arrays["features"]).astype(np.float32) if "features" in arrays else np.zeros((0, 2))
 
 
-def kinds(calls: list[dict]) -> list:
-    return [int(c["warm"]) if "warm" in c else len(c["features"]) for c in calls]
-
-
 def nn_descent_compile_paused_by_a_training() -> tuple[Projector, KillableWorker, dict]:
     projector, worker = Projector(), KillableWorker()
     projector._worker = worker
@@ -195,12 +200,7 @@ def test_nn_descent_s_compile_gives_way_to_a_small_layout_a_page_waits_for_durin
     wait_for(lambda: worker.kills == 1)  # not resumed for half a minute at nice 19 first: killed
     worker.gate.release()  # the page's layout, in a new worker
     wait_for(lambda: projector.layout("run", 0) is not None)
-    time.sleep(0.2)
-    assert projector._warm_approximate is None, "made again on idle cycles, not beside the training"
-    training["on"] = False
-    wait_for(lambda: projector._warm_approximate is not None)
-    worker.gate.release()
-    wait_for(lambda: projector._warm_approximate.done())
+    nn_descent_compiled_once_idle(projector, worker, training)  # made again, not beside the training
     assert kinds(worker.calls) == [WARM_UP_POINTS[0], WARM_UP_POINTS[1], 600, WARM_UP_POINTS[1]]
     assert worker.kills == 1
 
@@ -223,7 +223,7 @@ def test_the_first_layout_is_the_compile():
     worker.gate.release()
     worker.gate.release()
     wait_for(lambda: projector.warm and projector._warm_approximate.done())
-    assert [int(c["warm"]) if "warm" in c else "layout" for c in worker.calls] == ["layout", WARM_UP_POINTS[1]]
+    assert kinds(worker.calls) == [30, WARM_UP_POINTS[1]]
 
 
 def test_extend_queues_the_newest_epoch_only_from_a_ready_previous_layout():

@@ -234,6 +234,8 @@ class _JobThread:
 
     def __init__(self, name: str):
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._running: Future | None = None  # the job being run, changed under _switch
+        self._switch = threading.Lock()
         threading.Thread(target=self._serve, name=name, daemon=True).start()
 
     def submit(self, fn, **kwargs) -> Future:
@@ -252,15 +254,27 @@ class _JobThread:
                 job[0].cancel()
         self._jobs.put(None)
 
+    def while_running(self, future: Future, action: Callable[[], None]) -> bool:
+        """Call ``action()`` if ``future``'s job is the one being run, before the next can start; whether it was."""
+        with self._switch:
+            if self._running is not future:
+                return False
+            action()
+            return True
+
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
             future, fn, kwargs = job
-            if not future.set_running_or_notify_cancel():  # cancelled while queued
-                continue
+            with self._switch:
+                if not future.set_running_or_notify_cancel():  # cancelled while queued
+                    continue
+                self._running = future
             try:
                 future.set_result(fn(**kwargs))
             except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(err)
+            with self._switch:
+                self._running = None
 
 
 @dataclass(frozen=True)
@@ -340,8 +354,9 @@ class Projector:
         while not compile_job.done():
             with self._lock:
                 waiting, large = bool(self._pending), bool(self._pending_large)
-            if abort_for_small and waiting and not large and not idle():
-                self._worker.kill()
+            # Only while the compile itself runs: a layout queued before it must not be killed instead.
+            if abort_for_small and waiting and not large and not idle() and \
+                    self._pool.while_running(compile_job, self._worker.kill):
                 wait((compile_job,))
                 return False
             pause = not waiting and not idle()

@@ -205,6 +205,24 @@ def test_nn_descent_s_compile_gives_way_to_a_small_layout_a_page_waits_for_durin
     assert worker.kills == 1
 
 
+def test_a_layout_queued_before_nn_descent_s_compile_is_never_what_gets_killed():
+    projector, worker = Projector(), KillableWorker()
+    projector._worker = worker
+    training = {"on": False}
+    projector.warm_up_when(lambda: not training["on"], check_s=0.01)
+    wait_for(lambda: projector._warm is not None)  # the exact-neighbour compile runs (held by the gate)
+    projector.umap("run", 0, np.random.default_rng(0).normal(size=(600, 5)))  # queued behind it
+    worker.gate.release()
+    wait_for(lambda: projector._warm_approximate is not None)  # still idle: NN-descent's queued behind the layout
+    training["on"] = True  # a training, and a page waiting: the running job is the layout, not the compile
+    time.sleep(0.2)
+    worker.gate.release()
+    wait_for(lambda: projector.layout("run", 0) is not None)
+    assert worker.kills == 0
+    wait_for(lambda: worker.signals == [True])  # the compile, with no page waiting, is stopped instead
+    assert kinds(worker.calls) == [WARM_UP_POINTS[0], 600]
+
+
 def test_a_large_layout_waits_for_nn_descent_s_compile_it_needs_anyway():
     projector, worker, training = nn_descent_compile_paused_by_a_training()
     projector.umap("run", 0, np.random.default_rng(0).normal(size=(UMAP_APPROXIMATE_FROM, 5)))

@@ -139,15 +139,18 @@ def cosine_neighbours(features: np.ndarray, k: int, block: int = 1024) -> tuple[
     return indices, distances
 
 
-def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
-    """(n, d) → (n, 2) UMAP (cosine metric); ``init`` (n, 2) starts from a previous layout."""
+def umap_2d(features: np.ndarray, init: np.ndarray | None = None, seed: int = 0,
+            exact_below: int = UMAP_APPROXIMATE_FROM) -> np.ndarray:
+    """(n, d) → (n, 2) UMAP (cosine metric); ``init`` (n, 2) starts from a previous layout. Under ``exact_below``
+    points umap is given exact neighbours (:func:`cosine_neighbours`); 0 leaves the search to umap (the benchmark's
+    baseline)."""
     umap = _umap()
     features = np.asarray(features, np.float32)
     neighbours = int(min(15, max(2, len(features) - 1)))
     # Below umap's NN-descent threshold, umap computes all pairwise distances through sklearn with its numba metric
     # called once per pair from Python: 2.8 s for 2,000 points, 11.4 s for 4,000. The same exact neighbours from one
     # matrix product take 0.2 s at 4,000 points.
-    exact = cosine_neighbours(features, neighbours) if len(features) < UMAP_APPROXIMATE_FROM else (None, None, None)
+    exact = cosine_neighbours(features, neighbours) if len(features) < exact_below else (None, None, None)
     start = "spectral" if init is None or len(features) < 4 else np.asarray(init, np.float64)
     reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=0.1, metric="cosine", random_state=seed,
                         init=start, n_epochs=UMAP_EPOCHS_FRESH if init is None else UMAP_EPOCHS_FROM_PREVIOUS,
@@ -439,8 +442,7 @@ class Projector:
     def _drop_older_locked(self, run: str, epoch: int) -> None:
         for key, future in list(self._pending.items()):
             if key[0] == run and key[1] < epoch and future.cancel():  # cancel() is False once it runs
-                self._pending.pop(key, None)  # _finished may have removed it already
-                self._pending_large.discard(key)
+                self._forget_pending_locked(key)  # _finished may have done so already
 
     def _submit_locked(self, key: tuple, features: np.ndarray) -> None:
         """Queue ``key``'s layout, started from the run's latest earlier one; older epochs of the run still waiting
@@ -456,13 +458,16 @@ class Projector:
             self._warm = future
         future.add_done_callback(lambda f, key=key: self._finished(key, f))
 
+    def _forget_pending_locked(self, key: tuple) -> None:
+        self._pending.pop(key, None)
+        self._pending_large.discard(key)
+
     def _finished(self, key: tuple, future: Future) -> None:
         with self._lock:
             self._version += 1
             if self._pending.get(key) is not future:
                 return
-            del self._pending[key]
-            self._pending_large.discard(key)
+            self._forget_pending_locked(key)
             if future.cancelled():
                 return
             error = future.exception()

@@ -5,8 +5,9 @@
 
 layout   Clustered features shaped like a trained run's snapshot (--classes class centres in --dims dimensions plus
          noise), one thread as in the worker, best of --repeats after one untimed call (the compile):
-         "baseline" = ``umap.UMAP`` with the worker's settings and umap's own neighbours (below 4,096 points: every
-                      pairwise distance through sklearn, umap's numba cosine called from Python once per pair);
+         "baseline" = ``umap_2d(..., exact_below=0)``: the worker's UMAP with umap's own neighbour search (below
+                      4,096 points: every pairwise distance through sklearn, umap's numba cosine called from Python
+                      once per pair);
          "ours"     = ``app.projector.umap_2d``: the same, given exact cosine neighbours from one matrix product.
          Each makes a first layout (50 optimisation epochs) and the next epoch's from it (30), the worker's two
          kinds of job; ``trust`` is sklearn's trustworthiness (10 neighbours) of each layout of the features.
@@ -46,12 +47,8 @@ def clustered_features(points: int, classes: int, dims: int, seed: int = 0) -> n
 
 
 def umap_own(features: np.ndarray, init: np.ndarray | None = None) -> np.ndarray:
-    """The baseline: the worker's UMAP settings, umap finding the neighbours itself."""
-    umap = projector._umap()
-    reducer = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, metric="cosine", random_state=0,
-                        init="spectral" if init is None else np.asarray(init, np.float64),
-                        n_epochs=projector.UMAP_EPOCHS_FRESH if init is None else projector.UMAP_EPOCHS_FROM_PREVIOUS)
-    return reducer.fit_transform(features).astype(np.float32)
+    """The baseline: the worker's UMAP, umap finding the neighbours itself."""
+    return projector.umap_2d(features, init, exact_below=0)
 
 
 def measure_layouts(points: int, classes: int, dims: int, repeats: int) -> list[dict]:

@@ -16,7 +16,3 @@ def test_quick_umap_benchmark_runs(capsys):
     assert result["compile"] is None, "--quick leaves the compile part out"
     assert "baseline/ours" in out
 
-
-def test_clustered_features_are_balanced_clusters():
-    features = bench_umap.clustered_features(60, classes=4, dims=5)
-    assert features.shape == (60, 5) and features.dtype.name == "float32"

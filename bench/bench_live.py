@@ -62,6 +62,16 @@ MAIN_TEXT_JS = """() => (document.querySelector('[data-testid="stMain"]') || doc
 
 
 # --------------------------------------------------------------------------------------------- server
+def _group_nice() -> None:
+    """In a process that has just started a session of its own: give the session's scheduling group (Linux
+    autogroup, see :func:`_chromium`) this process's nice value, so that ``--nice`` ranks the server among the
+    machine's other sessions, not only among its own processes."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice:
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(nice))
+
+
 class Server:
     """``streamlit run app/main.py`` on a free port with its own run store; stopped on exit."""
 
@@ -77,7 +87,7 @@ class Server:
              "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=ROOT,
             env={**os.environ, "HAFRAME_RUNS_DIR": str(runs), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
                  **(env or {})},
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_group_nice)
         deadline = time.monotonic() + 120
         while not self._healthy():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -567,12 +577,19 @@ def measure_memory(browser, server: Server, epochs: int) -> list[dict]:
 
 
 def _chromium(folder: Path, nice: int) -> str:
-    """Chromium, or a wrapper that starts it ``nice`` steps below this process (its processes inherit that)."""
+    """Chromium, or a wrapper that starts it ``nice`` steps below this process (its processes inherit that) where
+    this process or its browser is niced.
+
+    Playwright starts the browser in a session of its own, and the server runs in another: where the kernel groups
+    each session's processes (``/proc/sys/kernel/sched_autogroup_enabled``), the groups share the CPU as equals and a
+    process's nice value only ranks it within its group. So the wrapper gives its session's group the browser's nice
+    value too (``/proc/self/autogroup``; raising a nice value needs no privilege); a plain ``nice`` did nothing there."""
     chromium = shutil.which("chromium")
-    if not nice:
+    if not nice and not os.getpriority(os.PRIO_PROCESS, 0):
         return chromium
     wrapper = folder / "chromium-niced"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} {chromium} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nnice -n {int(nice)} nice 2>/dev/null > /proc/self/autogroup\n'
+                       f'exec nice -n {int(nice)} {chromium} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -598,8 +615,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="add this to the nice value of this benchmark, its server and its browser (negative: higher "
                              "priority, root only), so the other processes of a shared machine disturb it less")
     parser.add_argument("--browser-nice", type=int, default=0,
-                        help="run the browser this many nice steps below the server: as if the viewer's browser ran on "
-                             "the viewer's machine (in real use it does); its CPU is reported either way")
+                        help="run the browser (and its session's scheduling group) this many nice steps below the "
+                             "server: the cost when the training has priority over the browser (a browser on the "
+                             "viewer's own machine costs what the headless viewer measures); its CPU is reported "
+                             "either way")
     parser.add_argument("--keep", action="store_true", help="keep the run store and the server log (path printed)")
     args = parser.parse_args(argv)
     if args.nice:

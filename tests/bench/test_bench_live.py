@@ -3,6 +3,10 @@ assertions; only that each training ended as expected and each measurement came 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +40,35 @@ def test_quick_live_benchmark_runs(capsys):
     assert memory and memory[0]["process"] == "server" and memory[0]["state"] == "finished"
     assert memory[0]["rss_end_mib"] > 0
     assert "ratio" in out and "latency" in out and "MiB" in out
+
+
+def test_browser_nice_lowers_the_browsers_session_group(tmp_path, monkeypatch):
+    """Playwright starts the browser in a session of its own: where the kernel groups sessions for the CPU
+    (autogroup), a plain ``nice`` ranks the browser only inside its own group, so ``--browser-nice`` changes
+    nothing. The wrapper must lower the group too, for the processes it starts in a new session."""
+    autogroup = Path("/proc/self/autogroup")
+    if not autogroup.exists():
+        pytest.skip("this kernel does not group sessions (no /proc/self/autogroup)")
+    time.sleep(0.11)  # without privileges the kernel takes one change of a group's nice value per 0.1 s
+    fake = tmp_path / "fake-chromium"  # stands in for Chromium: reports its group and its own nice value
+    fake.write_text('#!/bin/sh\ncat /proc/self/autogroup\nnice\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(bench_live.shutil, "which", lambda name: str(fake))
+    wrapper = bench_live._chromium(tmp_path, 7)
+    out = subprocess.run([wrapper, "--headless"], capture_output=True, text=True, start_new_session=True,
+                         check=True).stdout.split("\n")
+    lowered = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    assert out[0].endswith(f" nice {lowered}"), f"the browser's session group is lowered: {out[0]}"
+    assert int(out[1]) == lowered, "and its processes inside the group"
+    if os.getpriority(os.PRIO_PROCESS, 0) == 0:
+        assert bench_live._chromium(tmp_path, 0) == str(fake), "no wrapper unless asked"
+
+
+def test_a_niced_benchmark_gives_the_servers_session_group_its_nice_value():
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("this kernel does not group sessions (no /proc/self/autogroup)")
+    time.sleep(0.11)  # without privileges the kernel takes one change of a group's nice value per 0.1 s
+    steps = 19 - os.getpriority(os.PRIO_PROCESS, 0)  # as far as an unprivileged process may go
+    out = subprocess.run(["cat", "/proc/self/autogroup"], capture_output=True, text=True, start_new_session=True,
+                         preexec_fn=lambda: (os.nice(steps), bench_live._group_nice()), check=True).stdout
+    assert out.strip().endswith(" nice 19"), out

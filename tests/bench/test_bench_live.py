@@ -42,14 +42,18 @@ def test_quick_live_benchmark_runs(capsys):
     assert "ratio" in out and "latency" in out and "MiB" in out
 
 
-def test_browser_nice_lowers_the_browsers_session_group(tmp_path, monkeypatch):
+@pytest.fixture
+def session_groups():
+    """Tests of the benchmark's priorities need a kernel that groups sessions for the CPU (autogroup)."""
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("this kernel does not group sessions (no /proc/self/autogroup)")
+    time.sleep(0.11)  # without privileges the kernel takes one change of a group's nice value per 0.1 s
+
+
+def test_browser_nice_lowers_the_browsers_session_group(session_groups, tmp_path, monkeypatch):
     """Playwright starts the browser in a session of its own: where the kernel groups sessions for the CPU
     (autogroup), a plain ``nice`` ranks the browser only inside its own group, so ``--browser-nice`` changes
     nothing. The wrapper must lower the group too, for the processes it starts in a new session."""
-    autogroup = Path("/proc/self/autogroup")
-    if not autogroup.exists():
-        pytest.skip("this kernel does not group sessions (no /proc/self/autogroup)")
-    time.sleep(0.11)  # without privileges the kernel takes one change of a group's nice value per 0.1 s
     fake = tmp_path / "fake-chromium"  # stands in for Chromium: reports its group and its own nice value
     fake.write_text('#!/bin/sh\ncat /proc/self/autogroup\nnice\n')
     fake.chmod(0o755)
@@ -64,10 +68,7 @@ def test_browser_nice_lowers_the_browsers_session_group(tmp_path, monkeypatch):
         assert bench_live._chromium(tmp_path, 0) == str(fake), "no wrapper unless asked"
 
 
-def test_a_niced_benchmark_gives_the_servers_session_group_its_nice_value():
-    if not Path("/proc/self/autogroup").exists():
-        pytest.skip("this kernel does not group sessions (no /proc/self/autogroup)")
-    time.sleep(0.11)  # without privileges the kernel takes one change of a group's nice value per 0.1 s
+def test_a_niced_benchmark_gives_the_servers_session_group_its_nice_value(session_groups):
     steps = 19 - os.getpriority(os.PRIO_PROCESS, 0)  # as far as an unprivileged process may go
     out = subprocess.run(["cat", "/proc/self/autogroup"], capture_output=True, text=True, start_new_session=True,
                          preexec_fn=lambda: (os.nice(steps), bench_live._group_nice()), check=True).stdout
